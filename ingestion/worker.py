@@ -1,0 +1,57 @@
+"""The ingestion Celery worker: ``celery -A ingestion.worker worker -Q ingest``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery.signals import worker_ready
+
+from ingestion.pipeline import IngestionContext, ingest_job
+from services.common.db import make_engine, make_sessionmaker
+from services.common.embedding import create_embedder
+from services.common.logging import configure_logging, request_id
+from services.common.retriever_client import RetrieverClient
+from services.common.settings import Settings
+from services.common.tasks import INGEST_TASK, create_celery
+
+logger = logging.getLogger(__name__)
+
+settings = Settings()
+configure_logging(settings.log_level)
+app = create_celery(settings, "zhiku-ingestion")
+
+_context: IngestionContext | None = None
+_lock = threading.Lock()
+
+
+def get_context() -> IngestionContext:
+    """Database, embedder and retriever client, built once per worker process."""
+    global _context
+    with _lock:
+        if _context is None:
+            engine = make_engine(settings.sqlalchemy_url)
+            embedder = create_embedder(settings.embedding)
+            _context = IngestionContext(
+                settings=settings,
+                sessions=make_sessionmaker(engine),
+                embedder=embedder,
+                retriever=RetrieverClient(settings.retriever_url),
+            )
+            logger.info("ingestion worker ready: embedder %s (%dd)", embedder.name, embedder.dim)
+        return _context
+
+
+@worker_ready.connect
+def _load_at_start(**_kwargs: object) -> None:
+    get_context()
+
+
+@app.task(name=INGEST_TASK)
+def ingest_document(job_id: str) -> None:
+    """Thin task: the pipeline does the work and records the outcome on the job."""
+    token = request_id.set(f"job:{job_id[:8]}")
+    try:
+        ingest_job(get_context(), job_id)
+    finally:
+        request_id.reset(token)

@@ -1,0 +1,61 @@
+"""Generation logic behind the Celery task: prompt, stream tokens, always finish the stream."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+
+from llm_worker.generator import LlamaGenerator
+from llm_worker.prompts import build_messages
+from services.common.db import make_engine, make_sessionmaker
+from services.common.errors import UpstreamError, ZhikuError
+from services.common.schemas import GenerationRequest, StreamEvent
+from services.common.settings import Settings
+from services.common.streams import RedisTokenStream, SqlTokenStream, TokenStream
+
+logger = logging.getLogger(__name__)
+
+
+def create_token_stream(settings: Settings) -> TokenStream:
+    """Redis Streams when ``redis_url`` is set, else the database (the embedded default)."""
+    if settings.redis_url:
+        return RedisTokenStream(redis.Redis.from_url(settings.redis_url))
+    return SqlTokenStream(make_sessionmaker(make_engine(settings.sqlalchemy_url)))
+
+
+def publish_error(stream: TokenStream, stream_id: str, exc: BaseException) -> None:
+    """Tell the waiting gateway why generation failed, so it never waits for a timeout."""
+    err = exc if isinstance(exc, ZhikuError) else UpstreamError(f"generation failed: {exc}")
+    event = StreamEvent(kind="error", text=err.message, error_type=err.error_type)
+    try:
+        stream.publish(stream_id, event)
+    except Exception:
+        logger.exception("stream %s: could not publish the error event", stream_id)
+
+
+def run_generation(req: GenerationRequest, stream: TokenStream, generator: LlamaGenerator) -> None:
+    """Publish one token event per piece, then an end event with usage, or an error event."""
+    started = time.monotonic()
+    try:
+        messages = build_messages(req)
+        for piece in generator.stream(messages, req.temperature, req.max_tokens):
+            stream.publish(req.stream_id, StreamEvent(kind="token", text=piece))
+        usage = dict(generator.last_usage)
+        stream.publish(req.stream_id, StreamEvent(kind="end", usage=usage))
+    except ZhikuError as exc:
+        logger.warning("stream %s: %s (%s)", req.stream_id, exc.message, exc.error_type)
+        publish_error(stream, req.stream_id, exc)
+        return
+    except Exception as exc:
+        logger.exception("stream %s: generation failed", req.stream_id)
+        publish_error(stream, req.stream_id, exc)
+        return
+    logger.info(
+        "stream %s: %s prompt + %s completion tokens in %.1f s",
+        req.stream_id,
+        usage.get("prompt_tokens"),
+        usage.get("completion_tokens"),
+        time.monotonic() - started,
+    )

@@ -1,0 +1,86 @@
+"""The retriever's FastAPI app: ``uvicorn retriever.app:create_app --factory --port 8001``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from retriever import keyword_index
+from retriever.routes import router
+from retriever.state import RetrieverState
+from retriever.store import IndexStore
+from services.common.embedding import create_embedder
+from services.common.errors import ZhikuError
+from services.common.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def _load_models(state: RetrieverState) -> None:
+    """Load the embedder (and the tokenizer dictionaries) once; readiness flips when done."""
+    try:
+        keyword_index.warm_up()
+        embedder = create_embedder(state.settings.embedding)
+        embedder.embed(["warm up"])  # some backends read their weights on the first call
+    except Exception as exc:  # any failure must surface in /readyz instead of killing the thread
+        logger.exception("embedding model failed to load")
+        state.load_error = f"{type(exc).__name__}: {exc}"
+        return
+    state.embedder = embedder
+    logger.info("embedding model %s (dim %d) loaded", embedder.name, embedder.dim)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: RetrieverState = app.state.retriever
+    # Loading runs beside the server so /healthz answers at once and /readyz can say 503.
+    loader = threading.Thread(target=_load_models, args=(state,), name="embedder-load", daemon=True)
+    loader.start()
+    yield
+
+
+def _error(status_code: int, message: str, error_type: str) -> JSONResponse:
+    content = {"error": message, "error_type": error_type}
+    return JSONResponse(status_code=status_code, content=content)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ZhikuError)
+    async def _zhiku_error(_request: Request, exc: ZhikuError) -> JSONResponse:
+        return _error(exc.status_code, exc.message, exc.error_type)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [
+            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}"
+            for err in exc.errors()[:5]
+        ]
+        return _error(422, "; ".join(parts) or "invalid request", "validation_error")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error_type = "not_found" if exc.status_code == 404 else "http_error"
+        return _error(exc.status_code, str(exc.detail), error_type)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _error(500, "internal error in the retriever", "internal_error")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the retriever app; the embedder loads in the background once the app starts."""
+    settings = settings or Settings()
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    app = FastAPI(title="zhiku retriever", lifespan=_lifespan, docs_url=None, redoc_url=None)
+    app.state.retriever = RetrieverState(settings=settings, store=IndexStore(settings.index_dir))
+    _install_error_handlers(app)
+    app.include_router(router)
+    return app

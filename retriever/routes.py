@@ -1,0 +1,83 @@
+"""Internal HTTP endpoints; thin: parse, call one function in ``retriever.service``, answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter
+from fastapi import Path as PathParam
+
+from retriever import service
+from retriever.schemas import (
+    EmbedderInfo,
+    IndexAddRequest,
+    IndexAddResponse,
+    IndexDeleteRequest,
+    IndexDeleteResponse,
+    IndexDropResponse,
+    IndexStats,
+    RetrieverSearchRequest,
+    RetrieverSearchResponse,
+)
+from retriever.state import EmbedderDep, StateDep, StoreDep
+from services.common.schemas import HealthPublic
+
+# Handlers are plain ``def``: FAISS, jieba and the embedder are CPU-bound, so FastAPI runs them
+# in its threadpool instead of blocking the event loop.
+router = APIRouter()
+
+KbId = Annotated[int, PathParam(ge=0, description="The knowledge base's database id.")]
+
+
+@router.get("/healthz", tags=["health"])
+def healthz() -> HealthPublic:
+    """The process is up."""
+    return HealthPublic(status="ok")
+
+
+@router.get("/readyz", tags=["health"])
+def readyz(state: StateDep) -> HealthPublic:
+    """200 once the embedder has loaded; 503 not_ready before."""
+    embedder = state.require_embedder()
+    return HealthPublic(status="ok", checks={"embedder": embedder.name})
+
+
+@router.get("/internal/info", tags=["internal"])
+def info(embedder: EmbedderDep) -> EmbedderInfo:
+    """Name and dimension of the loaded embedder."""
+    return EmbedderInfo(embedding_model=embedder.name, dim=embedder.dim)
+
+
+@router.post("/internal/indexes/{kb_id}/chunks", tags=["internal"])
+def add_chunks(
+    kb_id: KbId, body: IndexAddRequest, store: StoreDep, embedder: EmbedderDep
+) -> IndexAddResponse:
+    """Add or replace chunks in both indexes of a knowledge base, persisted before answering."""
+    added, total = service.add_chunks(store, embedder, kb_id, body)
+    return IndexAddResponse(added=added, total=total)
+
+
+@router.post("/internal/indexes/{kb_id}/delete", tags=["internal"])
+def delete_chunks(kb_id: KbId, body: IndexDeleteRequest, store: StoreDep) -> IndexDeleteResponse:
+    """Remove chunks from both indexes, persisted before answering."""
+    removed, total = store.remove(kb_id, body.chunk_ids)
+    return IndexDeleteResponse(removed=removed, total=total)
+
+
+@router.delete("/internal/indexes/{kb_id}", tags=["internal"])
+def drop_index(kb_id: KbId, store: StoreDep) -> IndexDropResponse:
+    """Delete a knowledge base's whole index directory (200 even if there was none)."""
+    return IndexDropResponse(dropped=store.drop(kb_id))
+
+
+@router.get("/internal/indexes/{kb_id}/stats", tags=["internal"])
+def index_stats(kb_id: KbId, store: StoreDep) -> IndexStats:
+    """Chunk count and embedding model of an index."""
+    return store.stats(kb_id)
+
+
+@router.post("/internal/search", tags=["internal"])
+def search(body: RetrieverSearchRequest, state: StateDep) -> RetrieverSearchResponse:
+    """Dense, keyword or hybrid (RRF) search in one knowledge base."""
+    embedder = None if body.mode == "keyword" else state.require_embedder()
+    return RetrieverSearchResponse(hits=service.search(state.store, embedder, body))

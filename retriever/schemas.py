@@ -1,0 +1,75 @@
+"""Wire contracts of the internal retriever API (callers: the gateway and the ingestion worker)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+SearchMode = Literal["dense", "keyword", "hybrid"]
+
+MAX_ITEMS_PER_REQUEST = 10_000
+
+
+class EmbedderInfo(BaseModel):
+    embedding_model: str
+    dim: int
+
+
+class IndexItem(BaseModel):
+    chunk_id: int = Field(..., ge=0, description="The chunk's database id; also its index id.")
+    document_id: int = Field(..., ge=0)
+    text: str = Field(..., max_length=200_000, description="Chunk text for the keyword index.")
+    vector: str = Field(
+        ..., min_length=1, description="Base64 of the little-endian float32 embedding."
+    )
+
+
+class IndexAddRequest(BaseModel):
+    embedding_model: str = Field(..., min_length=1, max_length=200)
+    dim: int = Field(..., ge=1, le=65_536)
+    items: list[IndexItem] = Field(..., max_length=MAX_ITEMS_PER_REQUEST)
+
+
+class IndexAddResponse(BaseModel):
+    added: int = Field(..., description="Items written (a chunk id given twice counts once).")
+    total: int = Field(..., description="Chunks in the index afterwards.")
+
+
+class IndexDeleteRequest(BaseModel):
+    chunk_ids: list[int] = Field(..., max_length=1_000_000)
+
+
+class IndexDeleteResponse(BaseModel):
+    removed: int
+    total: int
+
+
+class IndexDropResponse(BaseModel):
+    dropped: bool = Field(..., description="False when there was no index to drop.")
+
+
+class IndexStats(BaseModel):
+    count: int
+    embedding_model: str | None
+    dim: int | None
+
+
+class RetrieverSearchRequest(BaseModel):
+    kb_id: int = Field(..., ge=0)
+    query: str = Field(..., min_length=1, max_length=4000)
+    top_k: int = Field(5, ge=1, le=1000)
+    mode: SearchMode = "hybrid"
+    embedding_model: str = Field(..., min_length=1, max_length=200)
+
+
+class RetrieverHit(BaseModel):
+    chunk_id: int
+    document_id: int
+    score: float = Field(..., description="Cosine (dense), BM25 (keyword) or RRF (hybrid).")
+    dense_score: float | None = Field(None, description="Cosine similarity to the query.")
+    keyword_score: float | None = Field(None, description="BM25 score, when the chunk matched.")
+
+
+class RetrieverSearchResponse(BaseModel):
+    hits: list[RetrieverHit]

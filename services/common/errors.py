@@ -1,0 +1,99 @@
+"""The one error hierarchy: each type has one HTTP status and a stable ``error_type``."""
+
+from __future__ import annotations
+
+
+class ZhikuError(Exception):
+    status_code = 500
+    error_type = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationFailedError(ZhikuError):
+    status_code = 422
+    error_type = "validation_error"
+
+
+class EmptyInputError(ZhikuError):
+    status_code = 400
+    error_type = "empty_input"
+
+
+class NotFoundError(ZhikuError):
+    status_code = 404
+    error_type = "not_found"
+
+
+class ConflictError(ZhikuError):
+    status_code = 409
+    error_type = "conflict"
+
+
+class PayloadTooLargeError(ZhikuError):
+    status_code = 413
+    error_type = "payload_too_large"
+
+
+class UnsupportedFileTypeError(ZhikuError):
+    status_code = 415
+    error_type = "unsupported_file_type"
+
+
+class DocumentParseError(ZhikuError):
+    status_code = 422
+    error_type = "document_parse_error"
+
+
+class EmbeddingMismatchError(ZhikuError):
+    status_code = 409
+    error_type = "embedding_mismatch"
+
+
+class OverloadedError(ZhikuError):
+    status_code = 429
+    error_type = "overloaded"
+
+
+class NotReadyError(ZhikuError):
+    status_code = 503
+    error_type = "not_ready"
+
+
+class UpstreamError(ZhikuError):
+    status_code = 502
+    error_type = "upstream_error"
+
+
+class GenerationTimeoutError(ZhikuError):
+    status_code = 504
+    error_type = "generation_timeout"
+
+
+ERROR_TYPES: dict[str, type[ZhikuError]] = {
+    cls.error_type: cls
+    for cls in (
+        ZhikuError,
+        ValidationFailedError,
+        EmptyInputError,
+        NotFoundError,
+        ConflictError,
+        PayloadTooLargeError,
+        UnsupportedFileTypeError,
+        DocumentParseError,
+        EmbeddingMismatchError,
+        OverloadedError,
+        NotReadyError,
+        UpstreamError,
+        GenerationTimeoutError,
+    )
+}
+
+
+def error_from_payload(status_code: int, payload: dict[str, object]) -> ZhikuError:
+    """Rebuild the error an internal service answered with, keeping its type."""
+    cls = ERROR_TYPES.get(str(payload.get("error_type", "")), UpstreamError)
+    err = cls(str(payload.get("error", f"upstream answered {status_code}")))
+    return err

@@ -1,0 +1,212 @@
+"""Wire contracts shared by the gateway, the internal services, the CLI and the frontend."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorPublic(BaseModel):
+    error: str
+    error_type: str
+
+
+# --- knowledge bases -------------------------------------------------------------------------
+
+
+class KnowledgeBaseCreate(BaseModel):
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[\w\-\.\u4e00-\u9fff]+$",
+        description="Unique name; letters, digits, CJK, '-', '_' and '.'.",
+    )
+    description: str = Field("", max_length=1000)
+
+
+class KnowledgeBasePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    description: str
+    embedding_model: str
+    embedding_dim: int
+    document_count: int = 0
+    created_at: datetime
+
+
+class KnowledgeBasesPublic(BaseModel):
+    data: list[KnowledgeBasePublic]
+    count: int
+
+
+# --- documents and jobs ----------------------------------------------------------------------
+
+
+class DocumentStatus(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class DocumentPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    knowledge_base: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    status: DocumentStatus
+    chunk_count: int
+    error: str | None = None
+    created_at: datetime
+
+
+class DocumentsPublic(BaseModel):
+    data: list[DocumentPublic]
+    count: int
+
+
+class JobStage(StrEnum):
+    QUEUED = "queued"
+    PARSING = "parsing"
+    CHUNKING = "chunking"
+    EMBEDDING = "embedding"
+    INDEXING = "indexing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class JobPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    document_id: int | None
+    knowledge_base: str
+    filename: str
+    stage: JobStage
+    progress: float = Field(..., ge=0.0, le=1.0)
+    error: str | None = None
+    error_type: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class JobsPublic(BaseModel):
+    data: list[JobPublic]
+    count: int
+
+
+class UploadRejected(BaseModel):
+    filename: str
+    error: str
+    error_type: str
+
+
+class UploadAccepted(BaseModel):
+    jobs: list[JobPublic]
+    rejected: list[UploadRejected]
+    duplicates: list[DocumentPublic] = Field(
+        default_factory=list, description="Files whose content is already in the knowledge base."
+    )
+
+
+# --- search ----------------------------------------------------------------------------------
+
+
+class SearchRequest(BaseModel):
+    knowledge_base: str = Field(..., min_length=1)
+    query: str = Field(..., min_length=1, max_length=4000)
+    top_k: int = Field(5, ge=1, le=100)
+
+
+class ChunkHit(BaseModel):
+    chunk_id: int
+    document_id: int
+    document_name: str
+    position: int = Field(..., description="Index of the chunk inside its document.")
+    text: str
+    score: float = Field(..., description="Ranking score of the search mode (fused for hybrid).")
+    dense_score: float | None = Field(None, description="Cosine similarity to the query.")
+    keyword_score: float | None = Field(None, description="BM25 score of the query's terms.")
+
+
+class SearchResponse(BaseModel):
+    knowledge_base: str
+    query: str
+    hits: list[ChunkHit]
+
+
+# --- chat ------------------------------------------------------------------------------------
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(..., max_length=20000)
+
+
+class ChatRequest(BaseModel):
+    knowledge_base: str = Field(..., min_length=1)
+    messages: list[ChatMessage] = Field(..., min_length=1)
+    stream: bool = False
+    top_k: int | None = Field(None, ge=1, le=50)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(None, ge=1, le=8192)
+
+
+class Citation(BaseModel):
+    index: int = Field(..., description="The n of [n] in the answer.")
+    chunk_id: int
+    document_id: int
+    document_name: str
+    quote: str
+    score: float
+
+
+class ChatResponse(BaseModel):
+    answer: str
+    citations: list[Citation]
+    grounded: bool = Field(..., description="False when the documents held nothing relevant.")
+    usage: dict[str, int] = Field(default_factory=dict)
+
+
+# --- generation task (gateway -> llm worker) -------------------------------------------------
+
+
+class ContextPassage(BaseModel):
+    index: int
+    document_name: str
+    text: str
+
+
+class GenerationRequest(BaseModel):
+    stream_id: str
+    question: str
+    history: list[ChatMessage] = Field(default_factory=list)
+    passages: list[ContextPassage]
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+class StreamEvent(BaseModel):
+    """One event of a generation stream: a token, the end (with usage), or an error."""
+
+    kind: Literal["token", "end", "error"]
+    text: str = ""
+    usage: dict[str, int] = Field(default_factory=dict)
+    error_type: str | None = None
+
+
+# --- health ----------------------------------------------------------------------------------
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = Field(default_factory=dict)

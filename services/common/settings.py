@@ -1,0 +1,119 @@
+"""One Settings object, read from ``ZHIKU_*`` environment variables (nested with ``__``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ChunkingSettings(BaseModel):
+    size: int = Field(500, ge=50, le=8000, description="Chunk size in characters.")
+    overlap: int = Field(80, ge=0, le=2000, description="Overlap between chunks in characters.")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkingSettings:
+        if self.overlap >= self.size:
+            raise ValueError(
+                f"chunk overlap ({self.overlap}) must be below chunk size ({self.size})"
+            )
+        return self
+
+
+class EmbeddingSettings(BaseModel):
+    backend: Literal["use", "sentence-transformers"] = Field(
+        "use", description="'use': multilingual USE v3 (offline default); else a local model dir."
+    )
+    model_path: str | None = Field(
+        None,
+        description="Local sentence-transformers model directory (backend sentence-transformers).",
+    )
+    batch_size: int = Field(64, ge=1, le=4096)
+    threads: int = Field(2, ge=1, le=256)
+
+
+class LLMSettings(BaseModel):
+    model_path: str | None = Field(
+        None, description="Path of a GGUF file; unset uses the default model assembled under data/."
+    )
+    default_model: Literal["qwen2.5-0.5b", "qwen2.5-1.5b"] = Field(
+        "qwen2.5-1.5b", description="Which bundled model to assemble when model_path is unset."
+    )
+    n_ctx: int = Field(4096, ge=512, le=131072)
+    n_threads: int = Field(2, ge=1, le=256)
+    n_batch: int = Field(512, ge=8, le=8192)
+    max_tokens: int = Field(512, ge=1, le=8192)
+    temperature: float = Field(0.2, ge=0.0, le=2.0)
+    seed: int = Field(42)
+    n_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to the GPU; -1 means all.")
+    main_gpu: int = Field(0, ge=0)
+    tensor_split: list[float] | None = Field(None, description="Share of the model per GPU.")
+    flash_attn: bool = Field(False)
+
+
+class RetrievalSettings(BaseModel):
+    top_k: int = Field(5, ge=1, le=100)
+    min_score: float = Field(
+        0.25, ge=-1.0, le=1.0, description="Dense similarity under which a chunk is not context."
+    )
+
+
+class Settings(BaseSettings):
+    """Every knob of zhiku; build it in entrypoints, never at import time."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ZHIKU_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    data_dir: Path = Field(
+        Path("data"), description="Uploads, indexes, models and SQLite live here."
+    )
+    database_url: str | None = Field(None, description="SQLAlchemy URL; unset: SQLite in data_dir.")
+    redis_url: str | None = Field(
+        None, description="Celery broker and token streams; unset: embedded."
+    )
+    retriever_url: str = Field("http://127.0.0.1:8001", description="Internal retriever service.")
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    max_upload_mb: float = Field(50.0, gt=0)
+    generation_timeout_s: float = Field(300.0, gt=0)
+    log_level: str = "INFO"
+
+    chunking: ChunkingSettings = ChunkingSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    llm: LLMSettings = LLMSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'zhiku.db').resolve()}"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "indexes"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "queue"
+
+    def ensure_dirs(self) -> None:
+        for path in (
+            self.data_dir,
+            self.uploads_dir,
+            self.index_dir,
+            self.models_dir,
+            self.broker_dir,
+        ):
+            path.mkdir(parents=True, exist_ok=True)

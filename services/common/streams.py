@@ -1,0 +1,106 @@
+"""Token streams from the llm worker to the gateway: Redis Streams, or the database (embedded)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import redis
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.common.db import make_engine, make_sessionmaker
+from services.common.errors import GenerationTimeoutError
+from services.common.models import StreamEventRow
+from services.common.schemas import StreamEvent
+from services.common.settings import Settings
+
+STREAM_TTL_S = 600
+
+
+class TokenStream(Protocol):
+    def publish(self, stream_id: str, event: StreamEvent) -> None: ...
+
+    def read(self, stream_id: str, timeout_s: float) -> Iterator[StreamEvent]:
+        """Events in order until the end or an error; raises GenerationTimeoutError when silent."""
+        ...
+
+
+class RedisTokenStream:
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    @staticmethod
+    def _key(stream_id: str) -> str:
+        return f"zhiku:stream:{stream_id}"
+
+    def publish(self, stream_id: str, event: StreamEvent) -> None:
+        key = self._key(stream_id)
+        pipe = self._redis.pipeline()
+        pipe.xadd(key, {"e": event.model_dump_json()})
+        pipe.expire(key, STREAM_TTL_S)
+        pipe.execute()
+
+    def read(self, stream_id: str, timeout_s: float) -> Iterator[StreamEvent]:
+        key, last_id = self._key(stream_id), "0-0"
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                raise GenerationTimeoutError(f"no answer from the llm worker in {timeout_s:.0f} s")
+            reply: Any = self._redis.xread({key: last_id}, block=min(remaining_ms, 1000), count=100)
+            for _key, entries in reply or []:
+                for entry_id, fields in entries:
+                    last_id = entry_id
+                    event = StreamEvent.model_validate_json(fields[b"e"])
+                    yield event
+                    if event.kind != "token":
+                        self._redis.delete(key)
+                        return
+                deadline = time.monotonic() + timeout_s
+
+
+class SqlTokenStream:
+    """The embedded default: events as rows, polled every 20 ms (SQLite WAL allows it)."""
+
+    def __init__(self, factory: sessionmaker[Session], poll_s: float = 0.02) -> None:
+        self._factory = factory
+        self._poll_s = poll_s
+
+    def publish(self, stream_id: str, event: StreamEvent) -> None:
+        with self._factory.begin() as session:
+            session.add(StreamEventRow(stream_id=stream_id, payload=event.model_dump_json()))
+
+    def read(self, stream_id: str, timeout_s: float) -> Iterator[StreamEvent]:
+        last_id = 0
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._factory() as session:
+                rows = session.execute(
+                    select(StreamEventRow.id, StreamEventRow.payload)
+                    .where(StreamEventRow.stream_id == stream_id, StreamEventRow.id > last_id)
+                    .order_by(StreamEventRow.id)
+                ).all()
+            if not rows:
+                time.sleep(self._poll_s)
+                continue
+            for row_id, payload in rows:
+                last_id = row_id
+                event = StreamEvent.model_validate_json(payload)
+                yield event
+                if event.kind != "token":
+                    with self._factory.begin() as session:
+                        session.execute(
+                            delete(StreamEventRow).where(StreamEventRow.stream_id == stream_id)
+                        )
+                    return
+            deadline = time.monotonic() + timeout_s
+        raise GenerationTimeoutError(f"no answer from the llm worker in {timeout_s:.0f} s")
+
+
+def create_token_stream(settings: Settings) -> TokenStream:
+    """Redis Streams when ZHIKU_REDIS_URL is set, else rows in the database."""
+    if settings.redis_url:
+        return RedisTokenStream(redis.Redis.from_url(settings.redis_url))
+    return SqlTokenStream(make_sessionmaker(make_engine(settings.sqlalchemy_url)))

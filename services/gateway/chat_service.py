@@ -1,0 +1,151 @@
+"""Chat: retrieve, hand the passages to an llm worker, relay its tokens, map [n] to chunks."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import iterate_in_threadpool
+
+from services.common.answers import cited_indexes, not_found_message
+from services.common.errors import (
+    ERROR_TYPES,
+    OverloadedError,
+    UpstreamError,
+    ValidationFailedError,
+    ZhikuError,
+)
+from services.common.models import KnowledgeBase
+from services.common.schemas import (
+    ChatMessage,
+    ChatResponse,
+    ChunkHit,
+    Citation,
+    ContextPassage,
+    GenerationRequest,
+    StreamEvent,
+)
+from services.common.tasks import GENERATE_TASK
+from services.gateway.search_service import search_chunks
+from services.gateway.state import GatewayState
+
+logger = logging.getLogger(__name__)
+
+QUOTE_CHARS = 240
+
+
+@dataclass
+class PreparedChat:
+    question: str
+    hits: list[ChunkHit]
+    request: GenerationRequest | None = None
+    tokens: list[str] = field(default_factory=list)
+
+
+def prepare_chat(
+    state: GatewayState,
+    session: Session,
+    kb: KnowledgeBase,
+    messages: list[ChatMessage],
+    top_k: int | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+) -> PreparedChat:
+    """Retrieve for the last user message; no generation when nothing relevant was found."""
+    if messages[-1].role != "user" or not messages[-1].content.strip():
+        raise ValidationFailedError("the last message must be a non-empty user message")
+    question = messages[-1].content.strip()
+    hits = search_chunks(state, session, kb, question, top_k or state.settings.retrieval.top_k)
+    min_score = state.settings.retrieval.min_score
+    if not any((h.dense_score or 0.0) >= min_score for h in hits):
+        logger.info("no chunk reaches %.2f for %r: answering not-found", min_score, question[:80])
+        return PreparedChat(question, [])
+    history = [m for m in messages[:-1] if m.role in ("user", "assistant")]
+    request = GenerationRequest(
+        stream_id=uuid.uuid4().hex,
+        question=question,
+        history=history,
+        passages=[
+            ContextPassage(index=i, document_name=h.document_name, text=h.text)
+            for i, h in enumerate(hits, start=1)
+        ],
+        temperature=temperature,
+        max_tokens=max_tokens,
+    )
+    return PreparedChat(question, hits, request)
+
+
+def generate(state: GatewayState, chat: PreparedChat) -> Iterator[StreamEvent]:
+    """The worker's events; the not-found reply directly when there is nothing to ground on."""
+    if chat.request is None:
+        yield StreamEvent(kind="token", text=not_found_message(chat.question))
+        yield StreamEvent(kind="end")
+        return
+    try:
+        state.celery.send_task(GENERATE_TASK, args=[chat.request.model_dump(mode="json")])
+    except Exception as exc:  # the broker's own errors vary by transport
+        raise OverloadedError(f"the generation queue is unavailable: {exc}") from exc
+    yield from state.streams.read(chat.request.stream_id, state.settings.generation_timeout_s)
+
+
+def finish(chat: PreparedChat, answer: str, usage: dict[str, int]) -> ChatResponse:
+    """Citations for every [n] that names a passage; [n] beyond the passages are dropped."""
+    citations = []
+    for n in cited_indexes(answer):
+        if 1 <= n <= len(chat.hits):
+            hit = chat.hits[n - 1]
+            citations.append(
+                Citation(
+                    index=n,
+                    chunk_id=hit.chunk_id,
+                    document_id=hit.document_id,
+                    document_name=hit.document_name,
+                    quote=hit.text[:QUOTE_CHARS],
+                    score=hit.score,
+                )
+            )
+    grounded = bool(chat.hits) and not_found_message(chat.question) not in answer
+    return ChatResponse(answer=answer, citations=citations, grounded=grounded, usage=usage)
+
+
+def answer(state: GatewayState, chat: PreparedChat) -> ChatResponse:
+    """The whole answer at once."""
+    usage: dict[str, int] = {}
+    for event in generate(state, chat):
+        if event.kind == "token":
+            chat.tokens.append(event.text)
+        elif event.kind == "end":
+            usage = event.usage
+        else:
+            raise _stream_error(event)
+    return finish(chat, "".join(chat.tokens), usage)
+
+
+def _stream_error(event: StreamEvent) -> ZhikuError:
+    cls = ERROR_TYPES.get(event.error_type or "", UpstreamError)
+    return cls(event.text or "generation failed")
+
+
+async def stream_events(
+    state: GatewayState, chat: PreparedChat
+) -> AsyncIterator[StreamEvent | ChatResponse]:
+    """Token events as they come, then the final ChatResponse; errors become error events."""
+    usage: dict[str, int] = {}
+    try:
+        async for event in iterate_in_threadpool(generate(state, chat)):
+            if event.kind == "token":
+                chat.tokens.append(event.text)
+                yield event
+            elif event.kind == "end":
+                usage = event.usage
+            else:
+                yield event
+                return
+    except ZhikuError as exc:
+        logger.warning("chat stream failed: %s", exc.message)
+        yield StreamEvent(kind="error", text=exc.message, error_type=exc.error_type)
+        return
+    yield finish(chat, "".join(chat.tokens), usage)

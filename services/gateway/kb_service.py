@@ -1,0 +1,63 @@
+"""Knowledge bases: create, look up by name, delete with their index."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.common.errors import ConflictError, NotFoundError
+from services.common.models import Document, KnowledgeBase
+from services.common.schemas import KnowledgeBaseCreate, KnowledgeBasePublic
+from services.gateway.state import GatewayState
+
+logger = logging.getLogger(__name__)
+
+
+def get_kb(session: Session, name: str) -> KnowledgeBase:
+    kb = session.scalar(select(KnowledgeBase).where(KnowledgeBase.name == name))
+    if kb is None:
+        raise NotFoundError(f"knowledge base '{name}' does not exist")
+    return kb
+
+
+def to_public(session: Session, kb: KnowledgeBase) -> KnowledgeBasePublic:
+    count = session.scalar(
+        select(func.count()).select_from(Document).where(Document.knowledge_base_id == kb.id)
+    )
+    return KnowledgeBasePublic.model_validate(kb).model_copy(update={"document_count": count or 0})
+
+
+def list_kbs(session: Session) -> list[KnowledgeBasePublic]:
+    kbs = session.scalars(select(KnowledgeBase).order_by(KnowledgeBase.name)).all()
+    return [to_public(session, kb) for kb in kbs]
+
+
+def create_kb(state: GatewayState, session: Session, body: KnowledgeBaseCreate) -> KnowledgeBase:
+    """Record the retriever's embedding model with the knowledge base, for life."""
+    if session.scalar(select(KnowledgeBase.id).where(KnowledgeBase.name == body.name)):
+        raise ConflictError(f"knowledge base '{body.name}' already exists")
+    model, dim = state.retriever.info()
+    kb = KnowledgeBase(
+        name=body.name, description=body.description, embedding_model=model, embedding_dim=dim
+    )
+    session.add(kb)
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise ConflictError(f"knowledge base '{body.name}' already exists") from exc
+    logger.info("created knowledge base %s (%s, dim %d)", kb.name, model, dim)
+    return kb
+
+
+def delete_kb(state: GatewayState, session: Session, kb: KnowledgeBase) -> None:
+    """Drop the index first: a crash in between leaves rows to rebuild from, not orphan vectors."""
+    state.retriever.drop(kb.id)
+    session.delete(kb)
+    session.commit()
+    shutil.rmtree(state.settings.uploads_dir / str(kb.id), ignore_errors=True)
+    logger.info("deleted knowledge base %s", kb.name)

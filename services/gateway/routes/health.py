@@ -1,0 +1,50 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import redis
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from services.common.schemas import HealthPublic
+from services.gateway.deps import StateDep
+from services.gateway.state import GatewayState
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=HealthPublic)
+def healthz() -> HealthPublic:
+    return HealthPublic(status="ok")
+
+
+def _check_database(state: GatewayState) -> str:
+    try:
+        with state.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any driver error means not ready
+        return f"unavailable: {type(exc).__name__}"
+    return "ok"
+
+
+def _check_broker(state: GatewayState) -> str:
+    if not state.settings.redis_url:
+        return "ok" if state.settings.broker_dir.is_dir() else "unavailable: queue folder missing"
+    try:
+        redis.Redis.from_url(state.settings.redis_url, socket_timeout=1).ping()
+    except redis.RedisError as exc:
+        return f"unavailable: {exc}"
+    return "ok"
+
+
+@router.get("/readyz", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
+def readyz(state: StateDep) -> JSONResponse:
+    checks = {
+        "database": _check_database(state),
+        "broker": _check_broker(state),
+        "retriever": "ok" if state.retriever.ready() else "unavailable: not answering /readyz",
+    }
+    ok = all(v == "ok" for v in checks.values())
+    body = HealthPublic(status="ok" if ok else "unavailable", checks=checks)
+    return JSONResponse(status_code=200 if ok else 503, content=body.model_dump())

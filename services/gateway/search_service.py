@@ -1,0 +1,48 @@
+"""Search: the retriever ranks chunk ids, the database supplies their text and documents."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.common.models import Chunk, Document, KnowledgeBase
+from services.common.retriever_client import RetrievedHit
+from services.common.schemas import ChunkHit
+from services.gateway.state import GatewayState
+
+
+def _resolve(session: Session, hits: list[RetrievedHit]) -> list[ChunkHit]:
+    """Hits in the retriever's order; chunks deleted meanwhile are dropped, not invented."""
+    if not hits:
+        return []
+    rows = session.execute(
+        select(Chunk.id, Chunk.document_id, Chunk.position, Chunk.text, Document.filename)
+        .join(Document, Document.id == Chunk.document_id)
+        .where(Chunk.id.in_([h.chunk_id for h in hits]), Document.status == "ready")
+    ).all()
+    by_id = {row.id: row for row in rows}
+    resolved = []
+    for hit in hits:
+        row = by_id.get(hit.chunk_id)
+        if row is None:
+            continue
+        resolved.append(
+            ChunkHit(
+                chunk_id=row.id,
+                document_id=row.document_id,
+                document_name=row.filename,
+                position=row.position,
+                text=row.text,
+                score=hit.score,
+                dense_score=hit.dense_score,
+                keyword_score=hit.keyword_score,
+            )
+        )
+    return resolved
+
+
+def search_chunks(
+    state: GatewayState, session: Session, kb: KnowledgeBase, query: str, top_k: int
+) -> list[ChunkHit]:
+    hits = state.retriever.search(kb.id, query, top_k, kb.embedding_model)
+    return _resolve(session, hits)

@@ -1,0 +1,23 @@
+"""The long-lived parts the gateway holds for its whole life."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from celery import Celery
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.common.retriever_client import RetrieverClient
+from services.common.settings import Settings
+from services.common.streams import TokenStream
+
+
+@dataclass
+class GatewayState:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    celery: Celery
+    streams: TokenStream
+    retriever: RetrieverClient

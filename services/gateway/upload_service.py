@@ -1,0 +1,105 @@
+"""Accept uploaded files: check each one, store it under a generated name, queue its ingestion."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+
+from fastapi import UploadFile
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.common.errors import PayloadTooLargeError, ZhikuError
+from services.common.filetypes import CONTENT_TYPES, detect_type
+from services.common.models import Document, Job, KnowledgeBase
+from services.common.schemas import UploadAccepted, UploadRejected
+from services.common.tasks import INGEST_TASK
+from services.gateway.state import GatewayState
+from services.gateway.views import document_public, job_public
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Accepted:
+    document: Document
+    job: Job
+
+
+async def _read_limited(upload: UploadFile, limit: int) -> bytes:
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLargeError(
+            f"{upload.filename} is larger than the {limit / 2**20:.0f} MB upload limit"
+        )
+    return data
+
+
+def _store(
+    state: GatewayState, session: Session, kb: KnowledgeBase, name: str, data: bytes
+) -> _Accepted | Document:
+    """A new document and its job, or the existing document with the same content."""
+    kind = detect_type(name, data)
+    sha = hashlib.sha256(data).hexdigest()
+    existing = session.scalar(
+        select(Document).where(Document.knowledge_base_id == kb.id, Document.sha256 == sha)
+    )
+    if existing is not None:
+        return existing
+    folder = state.settings.uploads_dir / str(kb.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}.{kind}"
+    path.write_bytes(data)
+    doc = Document(
+        knowledge_base_id=kb.id,
+        filename=name[:255],
+        content_type=CONTENT_TYPES[kind],
+        size_bytes=len(data),
+        sha256=sha,
+        storage_path=str(path.resolve()),
+        status="pending",
+    )
+    session.add(doc)
+    session.flush()
+    job = Job(
+        id=str(uuid.uuid4()), knowledge_base_id=kb.id, document_id=doc.id, filename=doc.filename
+    )
+    session.add(job)
+    session.commit()
+    return _Accepted(doc, job)
+
+
+def _enqueue(state: GatewayState, session: Session, job: Job) -> None:
+    try:
+        state.celery.send_task(INGEST_TASK, args=[job.id])
+    except Exception as exc:  # the broker's own errors vary by transport
+        logger.error("could not queue job %s: %s", job.id, exc)
+        job.stage, job.error_type = "failed", "not_ready"
+        job.error = f"the job queue is unavailable: {exc}"
+        session.commit()
+
+
+async def accept_uploads(
+    state: GatewayState, session: Session, kb: KnowledgeBase, uploads: list[UploadFile]
+) -> UploadAccepted:
+    """Every file is judged on its own: one bad file never stops the others."""
+    limit = int(state.settings.max_upload_mb * 2**20)
+    result = UploadAccepted(jobs=[], rejected=[])
+    for upload in uploads:
+        name = (upload.filename or "unnamed").replace("\\", "/").rsplit("/", 1)[-1] or "unnamed"
+        try:
+            stored = _store(state, session, kb, name, await _read_limited(upload, limit))
+        except ZhikuError as exc:
+            result.rejected.append(
+                UploadRejected(filename=name, error=exc.message, error_type=exc.error_type)
+            )
+            continue
+        if isinstance(stored, Document):
+            result.duplicates.append(document_public(stored, kb.name))
+            continue
+        _enqueue(state, session, stored.job)
+        result.jobs.append(job_public(stored.job, kb.name))
+        logger.info("queued %s as document %d (job %s)", name, stored.document.id, stored.job.id)
+    return result

@@ -1,0 +1,196 @@
+"""Start the whole suite as local processes; Ctrl-C stops every one of them.
+
+``python -m services.launcher`` is what ``make run`` calls. The tests start the same processes
+through :func:`suite_commands`, so a laptop run and the end-to-end tests share one definition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from services.common.db import upgrade_database
+from services.common.logging import configure_logging
+from services.common.settings import Settings
+
+logger = logging.getLogger("zhiku.launcher")
+
+
+def suite_commands(settings: Settings, frontend_port: int = 8501) -> dict[str, list[str]]:
+    """The command line of each zhiku process."""
+    py = sys.executable
+    retriever_port = httpx.URL(settings.retriever_url).port or 8001
+    celery = [py, "-m", "celery"]
+    return {
+        "retriever": [
+            py,
+            "-m",
+            "uvicorn",
+            "retriever.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(retriever_port),
+            "--log-level",
+            "warning",
+        ],
+        "gateway": [
+            py,
+            "-m",
+            "uvicorn",
+            "services.gateway.app:create_app",
+            "--factory",
+            "--host",
+            settings.gateway_host,
+            "--port",
+            str(settings.gateway_port),
+            "--log-level",
+            "warning",
+        ],
+        "ingestion": [
+            *celery,
+            "-A",
+            "ingestion.worker",
+            "worker",
+            "-Q",
+            "ingest",
+            "--pool",
+            "solo",
+            "-c",
+            "1",
+            "-n",
+            "ingestion@%h",
+            "--loglevel",
+            "INFO",
+        ],
+        "llm_worker": [
+            *celery,
+            "-A",
+            "llm_worker.worker",
+            "worker",
+            "-Q",
+            "llm",
+            "--pool",
+            "solo",
+            "-c",
+            "1",
+            "-n",
+            "llm@%h",
+            "--loglevel",
+            "INFO",
+        ],
+        "frontend": [
+            py,
+            "-m",
+            "streamlit",
+            "run",
+            str(Path(__file__).parents[1] / "frontend" / "app.py"),
+            "--server.port",
+            str(frontend_port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+    }
+
+
+def start(
+    commands: dict[str, list[str]], env: dict[str, str], log_dir: Path
+) -> dict[str, subprocess.Popen[bytes]]:
+    """Each process in its own process group, its output in log_dir/<name>.log."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs = {}
+    for name, cmd in commands.items():
+        log = (log_dir / f"{name}.log").open("ab")
+        procs[name] = subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return procs
+
+
+def stop(procs: dict[str, subprocess.Popen[bytes]], timeout_s: float = 15.0) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for proc in procs.values():
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def wait_ready(url: str, procs: dict[str, subprocess.Popen[bytes]], timeout_s: float) -> None:
+    """Wait for url to answer 200, failing early when a process dies."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        dead = [n for n, p in procs.items() if p.poll() is not None]
+        if dead:
+            raise RuntimeError(f"process(es) exited during start: {', '.join(dead)}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} not ready after {timeout_s:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run every zhiku process locally.")
+    parser.add_argument("--frontend-port", type=int, default=8501)
+    parser.add_argument("--no-frontend", action="store_true")
+    args = parser.parse_args()
+    settings = Settings()
+    configure_logging(settings.log_level)
+    settings.ensure_dirs()
+    upgrade_database(settings.sqlalchemy_url)
+    commands = suite_commands(settings, args.frontend_port)
+    if args.no_frontend:
+        commands.pop("frontend")
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "ZHIKU_GATEWAY_URL": f"http://127.0.0.1:{settings.gateway_port}",
+    }
+    log_dir = settings.data_dir / "logs"
+    procs = start(commands, env, log_dir)
+    gateway = f"http://{settings.gateway_host}:{settings.gateway_port}"
+    try:
+        wait_ready(f"{gateway}/readyz", procs, timeout_s=300)
+        queue = (
+            f"Redis at {settings.redis_url}"
+            if settings.redis_url
+            else f"embedded queue in {settings.broker_dir}"
+        )
+        print(f"zhiku is up ({queue}); logs in {log_dir}/")
+        print(f"  gateway   {gateway}  (/healthz, /readyz, API docs at {gateway}/docs)")
+        if "frontend" in procs:
+            print(f"  web chat  http://127.0.0.1:{args.frontend_port}")
+        print("Press Ctrl-C to stop every process.")
+        while all(p.poll() is None for p in procs.values()):
+            time.sleep(1)
+        dead = [n for n, p in procs.items() if p.poll() is not None]
+        logger.error("stopping: %s exited; see %s", ", ".join(dead), log_dir)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(procs)
+        print("zhiku stopped.")
+
+
+if __name__ == "__main__":
+    main()

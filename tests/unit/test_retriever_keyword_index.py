@@ -1,0 +1,117 @@
+"""The BM25 keyword index: Chinese segmentation, script folding, incremental updates, persistence."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from retriever.keyword_index import KeywordIndex, tokenize
+
+CORPUS = {
+    1: "北京大学是中国著名的高等学府。",
+    2: "机器学习是人工智能的一个分支，研究计算机如何从数据中学习。",
+    3: "长城是中国古代修建的军事防御工程。",
+    4: "The Great Wall of China is an ancient fortification.",
+}
+
+
+@pytest.fixture
+def index() -> KeywordIndex:
+    idx = KeywordIndex()
+    for chunk_id, text in CORPUS.items():
+        idx.upsert(chunk_id, text)
+    return idx
+
+
+def test_tokenize_segments_chinese_in_search_mode() -> None:
+    tokens = tokenize("北京大学的机器学习课程")
+    # Search mode yields the long word and its parts, so either form of a query matches.
+    assert {"北京", "大学", "北京大学", "机器", "学习", "课程"} <= set(tokens)
+
+
+def test_tokenize_lowercases_and_drops_punctuation_and_spaces() -> None:
+    tokens = tokenize("Hello, World！ 你好。 ... ——")
+    assert tokens == ["hello", "world", "你好"]
+
+
+def test_tokenize_folds_traditional_into_simplified() -> None:
+    assert tokenize("機器學習與資料庫") == tokenize("机器学习与资料库")
+
+
+def test_search_ranks_the_matching_chunk_first(index: KeywordIndex) -> None:
+    hits = index.search("长城 军事", k=3)
+    assert hits[0][0] == 3
+    assert all(score > 0 for _, score in hits)
+
+
+def test_traditional_query_finds_simplified_text(index: KeywordIndex) -> None:
+    hits = index.search("機器學習", k=3)
+    assert [chunk_id for chunk_id, _ in hits] == [2]
+
+
+def test_english_query_is_case_insensitive(index: KeywordIndex) -> None:
+    hits = index.search("GREAT WALL", k=3)
+    assert hits[0][0] == 4
+
+
+def test_search_without_matching_terms_is_empty(index: KeywordIndex) -> None:
+    assert index.search("量子计算", k=5) == []
+    assert KeywordIndex().search("长城", k=5) == []
+
+
+def test_bm25_score_matches_the_formula() -> None:
+    idx = KeywordIndex()
+    idx.upsert(1, "apple banana")
+    idx.upsert(2, "apple apple cherry date")
+    idx.upsert(3, "cherry")
+    # "apple": df=2 of N=3; avgdl = (2 + 4 + 1) / 3
+    n_docs, df, avgdl = 3, 2, 7 / 3
+    idf = math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+
+    def bm25(tf: int, doc_len: int) -> float:
+        return idf * tf * 2.5 / (tf + 1.5 * (0.25 + 0.75 * doc_len / avgdl))
+
+    hits = dict(idx.search("apple", k=10))
+    assert hits == pytest.approx({1: bm25(1, 2), 2: bm25(2, 4)})
+
+
+def test_upsert_replaces_the_old_text(index: KeywordIndex) -> None:
+    index.upsert(3, "熊猫生活在四川的竹林里。")
+    assert index.count == len(CORPUS)
+    assert 3 not in dict(index.search("长城", k=5))
+    assert index.search("熊猫", k=5)[0][0] == 3
+
+
+def test_remove_takes_the_chunk_out_of_every_posting(index: KeywordIndex) -> None:
+    assert index.remove(3) is True
+    assert index.remove(3) is False
+    assert index.count == len(CORPUS) - 1
+    assert 3 not in index.ids()
+    assert 3 not in dict(index.search("长城 中国 军事", k=10))
+    assert index.search("北京大学", k=1)[0][0] == 1
+
+
+def test_removing_everything_leaves_an_empty_index(index: KeywordIndex) -> None:
+    for chunk_id in CORPUS:
+        index.remove(chunk_id)
+    assert index.count == 0
+    assert index.search("中国", k=5) == []
+
+
+def test_save_and_load_round_trip(index: KeywordIndex, tmp_path: Path) -> None:
+    path = tmp_path / "keywords.json"
+    index.save(path)
+    loaded = KeywordIndex.load(path)
+    assert loaded.ids() == index.ids()
+    for query in ("长城", "機器學習", "great wall", "中国"):
+        assert loaded.search(query, k=5) == index.search(query, k=5)
+    assert [p.name for p in tmp_path.iterdir()] == ["keywords.json"]
+
+
+def test_load_refuses_an_unknown_format(tmp_path: Path) -> None:
+    path = tmp_path / "keywords.json"
+    path.write_text('{"version": 99, "docs": {}}', encoding="utf-8")
+    with pytest.raises(ValueError, match="version"):
+        KeywordIndex.load(path)
