@@ -30,4 +30,6 @@ def main() -> None:
     render_chat(client, kb)
 
 
-main()
+# Streamlit runs this file as __main__; importing it (tests, tools) draws nothing.
+if __name__ == "__main__":
+    main()

@@ -36,9 +36,7 @@ def render_chat(client: GatewayClient, kb: str | None) -> None:
     if reply is None:
         turns.pop()  # keep the question out of the history so it can simply be asked again
         return
-    turns.append(
-        {"role": "assistant", "content": reply.answer, "citations": reply.citations}
-    )
+    turns.append({"role": "assistant", "content": reply.answer, "citations": reply.citations})
 
 
 def wire_messages(turns: list[dict[str, Any]]) -> list[dict[str, str]]:

@@ -21,7 +21,9 @@ def show_unreachable(url: str, detail: str = "") -> None:
 
 def show_not_ready(health: HealthPublic) -> None:
     """The note shown while the gateway answers 503 on /readyz (a model or service loading)."""
-    waiting = ", ".join(f"{name}: {state}" for name, state in health.checks.items() if state != "ok")
+    waiting = ", ".join(
+        f"{name}: {state}" for name, state in health.checks.items() if state != "ok"
+    )
     st.info(
         "模型加载中，请稍候 / Model loading, please wait…" + (f"\n\n{waiting}" if waiting else ""),
         icon="⏳",

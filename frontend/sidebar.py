@@ -11,7 +11,11 @@ from services.common.schemas import DocumentPublic, DocumentStatus, JobPublic, J
 
 UPLOADER_ROUND_KEY = "uploader_round"
 JOB_TIMEOUT_S = 1800.0
-STATUS_ICONS = {DocumentStatus.READY: "✅", DocumentStatus.PENDING: "⏳", DocumentStatus.FAILED: "❌"}
+STATUS_ICONS = {
+    DocumentStatus.READY: "✅",
+    DocumentStatus.PENDING: "⏳",
+    DocumentStatus.FAILED: "❌",
+}
 
 
 def render_sidebar(client: GatewayClient) -> str | None:

@@ -42,6 +42,7 @@ _UNICODE_BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+_GB_ENCODINGS = frozenset({"gb18030", "gbk", "gb2312"})
 # C0 controls that never occur in real text (tab, newlines, form feed and ESC do).
 _CONTROL_BYTES = frozenset(set(range(32)) - {9, 10, 11, 12, 13, 27})
 
@@ -108,15 +109,27 @@ def decode_text(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    best = from_bytes(data).best()
-    if best is not None:
-        logger.debug("detected text encoding %s", best.encoding)
-        return str(best)
+    decoded = _decode_detected(data)
+    if decoded is not None:
+        return decoded
     try:
         # Short Chinese files can be too small for detection; GB18030 is the likely legacy one.
         return data.decode("gb18030")
     except UnicodeDecodeError as exc:
         raise DocumentParseError("could not detect the text encoding of the file") from exc
+
+
+def _decode_detected(data: bytes) -> str | None:
+    """Decode with charset-normalizer's pick, preferring GB18030 among equally good guesses."""
+    matches = from_bytes(data)
+    best = matches.best()
+    if best is None:
+        return None
+    # Short GBK text is equally plausible as Big5/CP949/EUC-JP; Chinese-first is the better bet.
+    tied = [match for match in matches if match.chaos <= best.chaos + 1e-9]
+    chosen = next((match for match in tied if match.encoding in _GB_ENCODINGS), best)
+    logger.debug("detected text encoding %s", chosen.encoding)
+    return str(chosen)
 
 
 def normalize_text(text: str) -> str:

@@ -8,7 +8,6 @@ import mimetypes
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -60,7 +59,8 @@ class SseEvent:
 
 def parse_sse(lines: Iterable[str]) -> Iterator[SseEvent]:
     """Events of a ``text/event-stream`` body given line by line (comments and pings skipped)."""
-    name, data = "", []
+    name = ""
+    data: list[str] = []
     for raw in lines:
         line = raw.rstrip("\r\n")
         if not line:
@@ -126,19 +126,12 @@ class GatewayClient:
     def __enter__(self) -> GatewayClient:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
         """Close the underlying connection pool."""
         self._http.close()
-
-    # --- plumbing ----------------------------------------------------------------------------
 
     def _transport_error(self, exc: httpx.TransportError) -> GatewayError:
         if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
@@ -147,11 +140,14 @@ class GatewayClient:
             0, f"gateway unreachable at URL: {self.base_url} ({exc})", "unreachable"
         )
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self._http.request(method, path, **kwargs)
+            return self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise self._transport_error(exc) from exc
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._send(method, path, **kwargs)
         if response.is_error:
             raise error_from_response(response)
         return response
@@ -169,26 +165,22 @@ class GatewayClient:
     def _kb_path(kb: str) -> str:
         return f"/api/v1/knowledge-bases/{quote(kb, safe='')}"
 
-    # --- health ------------------------------------------------------------------------------
-
     def health(self) -> HealthPublic:
         """``GET /healthz``: the gateway process is up."""
         return self._get_model(HealthPublic, "GET", "/healthz")
 
     def ready(self) -> HealthPublic:
         """``GET /readyz``: status ``unavailable`` (not an error) while a dependency is loading."""
-        try:
-            response = self._http.get("/readyz")
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc) from exc
-        if response.status_code in (200, 503):
+        response = self._send("GET", "/readyz")
+        if response.status_code == 503:
             try:
                 return HealthPublic.model_validate_json(response.content)
             except ValidationError:
-                pass  # a 503 from a proxy in front carries no HealthPublic: report it as an error
-        raise error_from_response(response)
-
-    # --- knowledge bases ---------------------------------------------------------------------
+                # A 503 from a proxy in front carries no HealthPublic: report it as an error.
+                raise error_from_response(response) from None
+        if response.is_error:
+            raise error_from_response(response)
+        return HealthPublic.model_validate_json(response.content)
 
     def list_knowledge_bases(self) -> KnowledgeBasesPublic:
         """All knowledge bases."""
@@ -208,21 +200,14 @@ class GatewayClient:
         """Delete a knowledge base with its documents."""
         self._request("DELETE", self._kb_path(name))
 
-    # --- documents and jobs ------------------------------------------------------------------
-
     def upload(self, kb: str, files: Sequence[tuple[str, bytes]]) -> UploadAccepted:
         """Upload files ``(filename, content)``; ingestion runs in the background as jobs."""
         parts = [
             ("files", (name, content, mimetypes.guess_type(name)[0] or "application/octet-stream"))
             for name, content in files
         ]
-        return self._get_model(
-            UploadAccepted,
-            "POST",
-            f"{self._kb_path(kb)}/documents",
-            files=parts,
-            timeout=max(self.chat_timeout, 60.0),
-        )
+        path = f"{self._kb_path(kb)}/documents"
+        return self._get_model(UploadAccepted, "POST", path, files=parts, timeout=self.chat_timeout)
 
     def list_documents(self, kb: str) -> DocumentsPublic:
         """Documents of a knowledge base."""
@@ -259,26 +244,16 @@ class GatewayClient:
                 raise GatewayError(0, f"jobs still running after {timeout_s:.0f} s", "timeout")
             time.sleep(interval_s)
 
-    # --- search and chat ---------------------------------------------------------------------
-
     def search(self, kb: str, query: str, top_k: int = 5) -> SearchResponse:
         """Hybrid search over a knowledge base."""
         body = {"knowledge_base": kb, "query": query, "top_k": top_k}
         return self._get_model(SearchResponse, "POST", "/api/v1/search", json=body)
 
-    @staticmethod
-    def _chat_body(
-        kb: str, messages: Sequence[MessageLike], stream: bool, **options: Any
-    ) -> dict[str, Any]:
-        msgs = [ChatMessage.model_validate(m).model_dump() for m in messages]
-        extra = {key: value for key, value in options.items() if value is not None}
-        return {"knowledge_base": kb, "messages": msgs, "stream": stream, **extra}
-
     def chat(
         self, kb: str, messages: Sequence[MessageLike], top_k: int | None = None
     ) -> ChatResponse:
         """Answer the last user message from the knowledge base, with citations."""
-        body = self._chat_body(kb, messages, stream=False, top_k=top_k)
+        body = _chat_body(kb, messages, stream=False, top_k=top_k)
         return self._get_model(
             ChatResponse, "POST", "/api/v1/chat", json=body, timeout=self.chat_timeout
         )
@@ -287,7 +262,7 @@ class GatewayClient:
         self, kb: str, messages: Sequence[MessageLike], top_k: int | None = None
     ) -> Iterator[str | ChatResponse]:
         """Stream the answer: token texts as they come, then the final ChatResponse."""
-        body = self._chat_body(kb, messages, stream=True, top_k=top_k)
+        body = _chat_body(kb, messages, stream=True, top_k=top_k)
         headers = {"Accept": "text/event-stream"}
         try:
             with self._http.stream(
@@ -299,6 +274,14 @@ class GatewayClient:
                 yield from _chat_events(response.iter_lines())
         except httpx.TransportError as exc:
             raise self._transport_error(exc) from exc
+
+
+def _chat_body(
+    kb: str, messages: Sequence[MessageLike], stream: bool, **opts: Any
+) -> dict[str, Any]:
+    msgs = [ChatMessage.model_validate(m).model_dump() for m in messages]
+    extra = {key: value for key, value in opts.items() if value is not None}
+    return {"knowledge_base": kb, "messages": msgs, "stream": stream, **extra}
 
 
 def _chat_events(lines: Iterable[str]) -> Iterator[str | ChatResponse]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 from starlette.concurrency import iterate_in_threadpool
 
-from services.common.answers import cited_indexes, not_found_message
+from services.common.answers import attribute, best_quote, not_found_message
 from services.common.errors import (
     ERROR_TYPES,
     OverloadedError,
@@ -92,22 +92,20 @@ def generate(state: GatewayState, chat: PreparedChat) -> Iterator[StreamEvent]:
 
 
 def finish(chat: PreparedChat, answer: str, usage: dict[str, int]) -> ChatResponse:
-    """Citations for every [n] that names a passage; [n] beyond the passages are dropped."""
-    citations = []
-    for n in cited_indexes(answer):
-        if 1 <= n <= len(chat.hits):
-            hit = chat.hits[n - 1]
-            citations.append(
-                Citation(
-                    index=n,
-                    chunk_id=hit.chunk_id,
-                    document_id=hit.document_id,
-                    document_name=hit.document_name,
-                    quote=hit.text[:QUOTE_CHARS],
-                    score=hit.score,
-                )
-            )
+    """Citations for every [n] naming a passage; an answer citing none gets its best support."""
     grounded = bool(chat.hits) and not_found_message(chat.question) not in answer
+    indexes = attribute(answer, [h.text for h in chat.hits]) if grounded else []
+    citations = [
+        Citation(
+            index=n,
+            chunk_id=chat.hits[n - 1].chunk_id,
+            document_id=chat.hits[n - 1].document_id,
+            document_name=chat.hits[n - 1].document_name,
+            quote=best_quote(answer, chat.hits[n - 1].text, QUOTE_CHARS),
+            score=chat.hits[n - 1].score,
+        )
+        for n in indexes
+    ]
     return ChatResponse(answer=answer, citations=citations, grounded=grounded, usage=usage)
 
 

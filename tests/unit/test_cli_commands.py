@@ -29,16 +29,30 @@ class GatewayStub:
         return GatewayClient("http://gw.test", transport=httpx.MockTransport(self.handle))
 
     def kb(self, name: str) -> dict[str, object]:
-        return {"id": len(self.kbs) + 1, "name": name, "description": "", "embedding_model": "use",
-                "embedding_dim": 512, "document_count": 0, "created_at": NOW}
+        return {
+            "id": len(self.kbs) + 1,
+            "name": name,
+            "description": "",
+            "embedding_model": "use",
+            "embedding_dim": 512,
+            "document_count": 0,
+            "created_at": NOW,
+        }
 
     def job(self, job_id: str, stage: str, filename: str) -> dict[str, object]:
         failed = stage == "failed"
-        return {"id": job_id, "document_id": 1, "knowledge_base": "kb", "filename": filename,
-                "stage": stage, "progress": 1.0 if stage in ("done", "failed") else 0.5,
-                "error": "no text found" if failed else None,
-                "error_type": "document_parse_error" if failed else None,
-                "created_at": NOW, "updated_at": NOW}
+        return {
+            "id": job_id,
+            "document_id": 1,
+            "knowledge_base": "kb",
+            "filename": filename,
+            "stage": stage,
+            "progress": 1.0 if stage in ("done", "failed") else 0.5,
+            "error": "no text found" if failed else None,
+            "error_type": "document_parse_error" if failed else None,
+            "created_at": NOW,
+            "updated_at": NOW,
+        }
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -46,18 +60,26 @@ class GatewayStub:
         if path == "/api/v1/knowledge-bases" and method == "POST":
             name = json.loads(request.content)["name"]
             if name in self.kbs:
-                return httpx.Response(409, json={"error": f"{name} exists", "error_type": "conflict"})
+                return httpx.Response(
+                    409, json={"error": f"{name} exists", "error_type": "conflict"}
+                )
             self.kbs[name] = self.kb(name)
             return httpx.Response(201, json=self.kbs[name])
         if path == "/api/v1/knowledge-bases":
-            return httpx.Response(200, json={"data": list(self.kbs.values()), "count": len(self.kbs)})
+            return httpx.Response(
+                200, json={"data": list(self.kbs.values()), "count": len(self.kbs)}
+            )
         if path.startswith("/api/v1/knowledge-bases/") and path.endswith("/documents"):
             return self.upload(request)
         if path.startswith("/api/v1/knowledge-bases/"):
             name = path.rsplit("/", 1)[1]
             if name not in self.kbs:
                 return httpx.Response(404, json={"error": f"no {name}", "error_type": "not_found"})
-            return httpx.Response(204) if method == "DELETE" else httpx.Response(200, json=self.kbs[name])
+            return (
+                httpx.Response(204)
+                if method == "DELETE"
+                else httpx.Response(200, json=self.kbs[name])
+            )
         if path.startswith("/api/v1/jobs/"):
             job_id = path.rsplit("/", 1)[1]
             stage = self.jobs[job_id].pop(0) if len(self.jobs[job_id]) > 1 else self.jobs[job_id][0]
@@ -75,14 +97,26 @@ class GatewayStub:
         return httpx.Response(202, json={"jobs": jobs, "rejected": [], "duplicates": []})
 
     def chat(self, request: httpx.Request) -> httpx.Response:
-        final = {"answer": "答案[1]", "grounded": True, "citations": [
-            {"index": 1, "chunk_id": 1, "document_id": 1, "document_name": "手册.md",
-             "quote": "原文[引用]内容", "score": 0.9}]}
+        final = {
+            "answer": "答案[1]",
+            "grounded": True,
+            "citations": [
+                {
+                    "index": 1,
+                    "chunk_id": 1,
+                    "document_id": 1,
+                    "document_name": "手册.md",
+                    "quote": "原文[引用]内容",
+                    "score": 0.9,
+                }
+            ],
+        }
         if not json.loads(request.content)["stream"]:
             return httpx.Response(200, json=final)
-        body = "".join(
-            f"event: token\ndata: {json.dumps({'text': t})}\n\n" for t in ("答", "案[1]")
-        ) + f"event: end\ndata: {json.dumps(final)}\n\n"
+        body = (
+            "".join(f"event: token\ndata: {json.dumps({'text': t})}\n\n" for t in ("答", "案[1]"))
+            + f"event: end\ndata: {json.dumps(final)}\n\n"
+        )
         return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
 
 

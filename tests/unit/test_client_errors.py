@@ -13,13 +13,25 @@ from services.common.schemas import JobStage
 
 NOW = "2026-01-02T03:04:05Z"
 JOB = {
-    "id": "job-1", "document_id": 5, "knowledge_base": "手册", "filename": "a.pdf",
-    "stage": "embedding", "progress": 0.6, "error": None, "error_type": None,
-    "created_at": NOW, "updated_at": NOW,
+    "id": "job-1",
+    "document_id": 5,
+    "knowledge_base": "手册",
+    "filename": "a.pdf",
+    "stage": "embedding",
+    "progress": 0.6,
+    "error": None,
+    "error_type": None,
+    "created_at": NOW,
+    "updated_at": NOW,
 }
 KB = {
-    "id": 1, "name": "手册", "description": "", "embedding_model": "use-v3", "embedding_dim": 512,
-    "document_count": 0, "created_at": NOW,
+    "id": 1,
+    "name": "手册",
+    "description": "",
+    "embedding_model": "use-v3",
+    "embedding_dim": 512,
+    "document_count": 0,
+    "created_at": NOW,
 }
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -55,7 +67,10 @@ def test_error_without_json_body_keeps_status_and_text() -> None:
 
 
 def test_closed_port_is_unreachable() -> None:
-    with GatewayClient("http://127.0.0.1:9", timeout=5) as client, pytest.raises(GatewayError) as info:
+    with (
+        GatewayClient("http://127.0.0.1:9", timeout=5) as client,
+        pytest.raises(GatewayError) as info,
+    ):
         client.list_knowledge_bases()
     assert (info.value.status_code, info.value.error_type) == (0, "unreachable")
     assert info.value.error.startswith("gateway unreachable at URL: http://127.0.0.1:9")
@@ -118,9 +133,19 @@ def test_upload_sends_multipart_parts_named_files() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(202, json={"jobs": [JOB], "rejected": [
-            {"filename": "x.exe", "error": "not supported", "error_type": "unsupported_file_type"}
-        ]})
+        return httpx.Response(
+            202,
+            json={
+                "jobs": [JOB],
+                "rejected": [
+                    {
+                        "filename": "x.exe",
+                        "error": "not supported",
+                        "error_type": "unsupported_file_type",
+                    }
+                ],
+            },
+        )
 
     accepted = client_for(handler).upload("手册", [("a.pdf", b"%PDF-1.4"), ("x.exe", b"MZ")])
     assert accepted.jobs[0].stage is JobStage.EMBEDDING

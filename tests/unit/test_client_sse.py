@@ -13,8 +13,14 @@ from services.common.schemas import ChatResponse
 END = {
     "answer": "知库支持中文和英文文档[1]。",
     "citations": [
-        {"index": 1, "chunk_id": 7, "document_id": 3, "document_name": "intro.md",
-         "quote": "知库支持中文和英文文档", "score": 0.91}
+        {
+            "index": 1,
+            "chunk_id": 7,
+            "document_id": 3,
+            "document_name": "intro.md",
+            "quote": "知库支持中文和英文文档",
+            "score": 0.91,
+        }
     ],
     "grounded": True,
     "usage": {"prompt_tokens": 120, "completion_tokens": 12},
@@ -64,15 +70,19 @@ def test_chat_stream_yields_tokens_then_the_final_response(sep: str) -> None:
     assert items[2].grounded is True
     sent = json.loads(seen[0].content)
     assert sent == {
-        "knowledge_base": "手册", "stream": True, "top_k": 3,
+        "knowledge_base": "手册",
+        "stream": True,
+        "top_k": 3,
         "messages": [{"role": "user", "content": "支持什么？"}],
     }
     assert seen[0].url.path == "/api/v1/chat"
 
 
 def test_chat_stream_error_event_raises_with_the_type_and_status() -> None:
-    body = sse(("token", {"text": "部分"}),
-               ("error", {"error": "no answer in 300 s", "error_type": "generation_timeout"}))
+    body = sse(
+        ("token", {"text": "部分"}),
+        ("error", {"error": "no answer in 300 s", "error_type": "generation_timeout"}),
+    )
     client, _ = streaming_client(body)
     stream = client.chat_stream("kb", [{"role": "user", "content": "q"}])
     assert next(stream) == "部分"

@@ -9,9 +9,7 @@ from retriever.fusion import reciprocal_rank_fusion
 
 def test_scores_are_sums_of_reciprocal_ranks() -> None:
     fused = dict(reciprocal_rank_fusion([[10, 20, 30], [20, 40]], k=60))
-    assert fused == pytest.approx(
-        {10: 1 / 61, 20: 1 / 62 + 1 / 61, 30: 1 / 63, 40: 1 / 62}
-    )
+    assert fused == pytest.approx({10: 1 / 61, 20: 1 / 62 + 1 / 61, 30: 1 / 63, 40: 1 / 62})
 
 
 def test_an_id_in_both_rankings_beats_one_ranked_first_only_once() -> None:

@@ -1,0 +1,42 @@
+from services.common.answers import (
+    NOT_FOUND_EN,
+    NOT_FOUND_ZH,
+    attribute,
+    best_quote,
+    cited_indexes,
+    not_found_message,
+    support,
+)
+
+PASSAGES = [
+    "天工X7 整机保修期为三年，自购买之日起计算。",
+    "PP 棉滤芯每 180 天更换一次。反渗透膜滤芯每 730 天更换一次。",
+    "The observatory was founded in 1987 by four universities.",
+]
+
+
+def test_not_found_follows_the_question_language() -> None:
+    assert not_found_message("滤芯多久换？") == NOT_FOUND_ZH
+    assert not_found_message("When was it founded?") == NOT_FOUND_EN
+
+
+def test_cited_indexes_are_distinct_and_ordered() -> None:
+    assert cited_indexes("A [2], B [1] and again [2]. Year [10].") == [2, 1, 10]
+
+
+def test_explicit_markers_win_and_out_of_range_ones_are_dropped() -> None:
+    assert attribute("保修三年 [1] [7]", PASSAGES) == [1]
+
+
+def test_an_answer_without_markers_is_attributed_to_its_support() -> None:
+    assert attribute("PP 棉滤芯每 180 天更换一次。", PASSAGES) == [2]
+    assert attribute("It was founded in 1987.", PASSAGES) == [3]
+
+
+def test_an_unsupported_answer_gets_no_citation() -> None:
+    assert attribute("火星咖啡馆的名字叫红色星球。", PASSAGES) == []
+    assert support("", PASSAGES[0]) == 0.0
+
+
+def test_best_quote_is_the_sentence_that_answers() -> None:
+    assert best_quote("反渗透膜 730 天更换", PASSAGES[1]) == "反渗透膜滤芯每 730 天更换一次。"

@@ -1,0 +1,162 @@
+"""Per-knowledge-base indexes on disk: persistence, idempotent upserts, mismatches, recovery."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from retriever.kb_index import META_FILE, VECTORS_FILE, ChunkRecord, KbIndex
+from retriever.schemas import RetrieverSearchRequest
+from retriever.service import decode_vector, search
+from retriever.store import IndexStore
+from services.common.errors import EmbeddingMismatchError, ValidationFailedError, ZhikuError
+
+DIM = 4
+MODEL = "test-model"
+
+
+def vec(*values: float) -> NDArray[np.float32]:
+    vector = np.array(values, dtype=np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+RECORDS = [
+    ChunkRecord(1, 10, "长城是中国古代的军事防御工程", vec(1, 0, 0, 0)),
+    ChunkRecord(2, 10, "熊猫生活在四川的竹林里", vec(0, 1, 0, 0)),
+    ChunkRecord(3, 20, "The Eiffel Tower stands in Paris", vec(0, 0, 1, 0)),
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> IndexStore:
+    s = IndexStore(tmp_path)
+    s.upsert(7, MODEL, DIM, RECORDS)
+    return s
+
+
+def keyword_request(query: str, model: str = MODEL) -> RetrieverSearchRequest:
+    return RetrieverSearchRequest(
+        kb_id=7, query=query, top_k=5, mode="keyword", embedding_model=model
+    )
+
+
+def test_upsert_persists_so_a_new_store_sees_the_chunks(store: IndexStore, tmp_path: Path) -> None:
+    reopened = IndexStore(tmp_path)
+    stats = reopened.stats(7)
+    assert (stats.count, stats.embedding_model, stats.dim) == (3, MODEL, DIM)
+    with reopened.read(7) as kb:
+        assert kb is not None
+        assert kb.documents == {1: 10, 2: 10, 3: 20}
+        assert kb.vectors.search(vec(0, 1, 0, 0), k=1)[0][0] == 2
+    hits = search(reopened, None, keyword_request("熊猫"))
+    assert [(h.chunk_id, h.document_id) for h in hits] == [(2, 10)]
+    assert hits[0].keyword_score == hits[0].score and hits[0].dense_score is None
+
+
+def test_repeated_upsert_is_idempotent(store: IndexStore) -> None:
+    assert store.upsert(7, MODEL, DIM, RECORDS) == 3
+    moved = ChunkRecord(2, 11, "熊猫吃竹子", vec(0, 0, 0, 1))
+    assert store.upsert(7, MODEL, DIM, [moved]) == 3
+    with store.read(7) as kb:
+        assert kb is not None
+        assert kb.documents[2] == 11
+        assert kb.vectors.search(vec(0, 0, 0, 1), k=1)[0][0] == 2
+
+
+def test_a_different_model_or_dim_is_a_mismatch(store: IndexStore) -> None:
+    with pytest.raises(EmbeddingMismatchError, match=f"{MODEL}.*other-model"):
+        store.upsert(7, "other-model", DIM, RECORDS)
+    with pytest.raises(EmbeddingMismatchError, match="dim 8"):
+        store.upsert(7, MODEL, 8, [])
+    with pytest.raises(EmbeddingMismatchError) as err:
+        search(store, None, keyword_request("熊猫", model="other-model"))
+    assert err.value.error_type == "embedding_mismatch"
+
+
+def test_an_emptied_index_accepts_a_new_model(store: IndexStore) -> None:
+    assert store.remove(7, [1, 2, 3]) == (3, 0)
+    assert store.upsert(7, "other-model", 2, [ChunkRecord(5, 1, "x", vec(1, 1))]) == 1
+    assert store.stats(7).embedding_model == "other-model"
+
+
+def test_remove_and_drop(store: IndexStore, tmp_path: Path) -> None:
+    assert store.remove(7, [1, 99]) == (1, 2)
+    assert search(store, None, keyword_request("长城")) == []
+    assert store.remove(8, [1]) == (0, 0)
+    assert store.drop(7) is True
+    assert not (tmp_path / "7").exists()
+    assert store.stats(7).count == 0
+    assert store.drop(7) is False
+    assert search(store, None, keyword_request("熊猫")) == []
+
+
+def test_unknown_kb_searches_to_nothing(tmp_path: Path) -> None:
+    assert search(IndexStore(tmp_path), None, keyword_request("熊猫")) == []
+
+
+def test_load_keeps_only_chunks_every_file_knows(tmp_path: Path) -> None:
+    kb = KbIndex.create(tmp_path / "1", MODEL, DIM)
+    kb.upsert(RECORDS[:2])
+    kb.save()
+    # A crash after the vectors of the next batch were written but before the rest.
+    kb.upsert(RECORDS[2:])
+    kb.vectors.save(tmp_path / "1" / VECTORS_FILE)
+    loaded = KbIndex.load(tmp_path / "1")
+    assert loaded is not None
+    assert loaded.documents == {1: 10, 2: 10}
+    assert loaded.vectors.ids() == {1, 2} == loaded.keywords.ids()
+
+
+def test_an_unreadable_index_is_a_zhiku_error(tmp_path: Path) -> None:
+    (tmp_path / "3").mkdir()
+    (tmp_path / "3" / META_FILE).write_text("{not json", encoding="utf-8")
+    with pytest.raises(ZhikuError, match="knowledge base 3"):
+        IndexStore(tmp_path).stats(3)
+
+
+def b64(values: list[float]) -> str:
+    return base64.b64encode(np.array(values, dtype="<f4").tobytes()).decode("ascii")
+
+
+def test_decode_vector_normalises() -> None:
+    vector = decode_vector(b64([3.0, 4.0]), dim=2, chunk_id=1)
+    assert vector.dtype == np.float32
+    assert vector.tolist() == pytest.approx([0.6, 0.8])
+
+
+@pytest.mark.parametrize(
+    ("encoded", "message"),
+    [
+        ("not base64!", "not base64"),
+        (b64([1.0, 2.0, 3.0]), "3 floats, expected dim 2"),
+        (base64.b64encode(b"\x00\x00\x80").decode(), "not base64"),
+        (b64([float("nan"), 1.0]), "NaN"),
+        (b64([0.0, 0.0]), "all zeros"),
+    ],
+)
+def test_decode_vector_refuses_bad_input(encoded: str, message: str) -> None:
+    with pytest.raises(ValidationFailedError, match=message):
+        decode_vector(encoded, dim=2, chunk_id=42)
+
+
+def test_concurrent_writers_to_one_kb_lose_nothing(tmp_path: Path) -> None:
+    store = IndexStore(tmp_path)
+
+    def write(worker: int) -> None:
+        for n in range(10):
+            chunk_id = worker * 100 + n
+            record = ChunkRecord(chunk_id, worker, f"文档{worker} 段落{n}", vec(1, worker, n, 1))
+            store.upsert(5, MODEL, DIM, [record])
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.stats(5).count == 40
+    assert IndexStore(tmp_path).stats(5).count == 40
