@@ -59,8 +59,11 @@ def chunk_text(text: str, size: int, overlap: int) -> list[str]:
 
 
 def _absorb_fragments(chunks: list[str], size: int) -> list[str]:
-    """Glue a tiny chunk (typically a lone heading) onto the next one when both fit in ``size``."""
-    min_len = max(1, size // 10)
+    """Glue a short chunk (typically a lone heading) onto the next one when both fit in ``size``.
+
+    A heading alone is a useless retrieval hit that can outrank the passage it introduces.
+    """
+    min_len = max(1, size // 5)
     result: list[str] = []
     carry = ""
     for chunk in chunks:

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import codecs
 import logging
 import re
-from pathlib import Path, PurePath
+from pathlib import Path
 
-import filetype
 from bs4 import BeautifulSoup
 from charset_normalizer import from_bytes
 from langchain_community.document_loaders import Docx2txtLoader, PyPDFLoader
 
 from services.common.errors import DocumentParseError, EmptyInputError, UnsupportedFileTypeError
+from services.common.filetypes import SUPPORTED_LIST, SUPPORTED_TYPES, UNICODE_BOMS
 
 logger = logging.getLogger(__name__)
-
-SUPPORTED_TYPES: frozenset[str] = frozenset({"txt", "md", "html", "pdf", "docx"})
-CONTENT_TYPES: dict[str, str] = {
-    "txt": "text/plain",
-    "md": "text/markdown",
-    "html": "text/html",
-    "pdf": "application/pdf",
-    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-}
-_EXTENSION_ALIASES = {"text": "txt", "markdown": "md", "htm": "html", "xhtml": "html"}
-_TEXT_TYPES = frozenset({"txt", "md", "html"})
-_SUPPORTED_LIST = ", ".join(sorted(SUPPORTED_TYPES))
 
 # Page furniture and code, not content.
 _HTML_NOISE = ["script", "style", "noscript", "template", "nav", "footer", "aside", "iframe", "svg"]
@@ -35,74 +22,12 @@ _HTML_BLOCKS = [
     "blockquote", "table", "ul", "ol", "dl", "dt", "dd", "figcaption", "hr",
 ]  # fmt: skip
 _HTML_HEADINGS = ["h1", "h2", "h3", "h4", "h5", "h6"]
-_UNICODE_BOMS = (
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
 _GB_ENCODINGS = frozenset({"gb18030", "gbk", "gb2312"})
-# C0 controls that never occur in real text (tab, newlines, form feed and ESC do).
-_CONTROL_BYTES = frozenset(set(range(32)) - {9, 10, 11, 12, 13, 27})
-
-
-def detect_type(filename: str, head: bytes) -> str:
-    """Return the document kind (one of SUPPORTED_TYPES) from the first bytes and the name."""
-    if not head:
-        raise EmptyInputError(f"'{filename}' is empty")
-    suffix = PurePath(filename).suffix.lower().lstrip(".")
-    ext = _EXTENSION_ALIASES.get(suffix, suffix)
-    sniffed = _sniff(head)
-    # The content wins when it is unmistakably a PDF or a Word file, whatever the name says.
-    if sniffed in ("pdf", "docx") or (sniffed == "zip" and ext == "docx"):
-        return "docx" if sniffed == "zip" else sniffed
-    if ext not in SUPPORTED_TYPES:
-        shown = f"'.{suffix}'" if suffix else "(no extension)"
-        raise UnsupportedFileTypeError(
-            f"unsupported file type {shown} for '{filename}'; supported types: {_SUPPORTED_LIST}"
-        )
-    if ext in _TEXT_TYPES:
-        if sniffed is None and _looks_like_text(head):
-            return ext
-        raise UnsupportedFileTypeError(
-            f"'{filename}' is named .{suffix} but its content is binary, not text"
-        )
-    what = f"looks like {sniffed}" if sniffed else "is not recognised"
-    raise UnsupportedFileTypeError(f"'{filename}' is named .{suffix} but its content {what}")
-
-
-def _sniff(head: bytes) -> str | None:
-    """Name the binary format the magic bytes announce, or None for no known format."""
-    # Readers accept junk before the header within the first KiB, so do we.
-    if b"%PDF-" in head[:1024]:
-        return "pdf"
-    guess = filetype.guess(head)
-    return str(guess.extension) if guess is not None else None
-
-
-def _looks_like_text(head: bytes) -> bool:
-    """Whether these (possibly truncated) first bytes are text in some encoding."""
-    if b"\x00" in head and not head.startswith(tuple(bom for bom, _ in _UNICODE_BOMS)):
-        return False
-    if any(head.startswith(bom) for bom, _ in _UNICODE_BOMS):
-        return True
-    controls = sum(1 for byte in head if byte in _CONTROL_BYTES)
-    if controls > len(head) * 0.05:
-        return False
-    # Incremental decoders tolerate a character cut in half at the end of the head.
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            codecs.getincrementaldecoder(encoding)().decode(head, final=False)
-            return True
-        except UnicodeDecodeError:
-            continue
-    return from_bytes(head).best() is not None
 
 
 def decode_text(data: bytes) -> str:
     """Decode text bytes: Unicode BOMs, then UTF-8, then the detected legacy encoding (GBK…)."""
-    for bom, encoding in _UNICODE_BOMS:
+    for bom, encoding in UNICODE_BOMS:
         if data.startswith(bom):
             return data.decode(encoding, errors="replace")
     try:
@@ -145,7 +70,7 @@ def load_text(path: Path, kind: str) -> str:
     """Return the plain text of the document at ``path``, parsed as ``kind``."""
     if kind not in SUPPORTED_TYPES:
         raise UnsupportedFileTypeError(
-            f"unsupported file type '{kind}'; supported types: {_SUPPORTED_LIST}"
+            f"unsupported file type '{kind}'; supported types: {SUPPORTED_LIST}"
         )
     if kind == "pdf":
         raw = _load_pdf(path)

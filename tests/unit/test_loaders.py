@@ -6,19 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.loaders import (
-    CONTENT_TYPES,
-    SUPPORTED_TYPES,
-    decode_text,
-    detect_type,
-    load_text,
-    normalize_text,
-)
+from ingestion.loaders import decode_text, load_text, normalize_text
 from services.common.errors import (
     DocumentParseError,
     EmptyInputError,
     UnsupportedFileTypeError,
 )
+from services.common.filetypes import CONTENT_TYPES, SUPPORTED_TYPES, detect_type
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 HEAD_BYTES = 8192
