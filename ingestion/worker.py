@@ -1,4 +1,4 @@
-"""The ingestion Celery worker: ``celery -A ingestion.worker worker -Q ingest``."""
+"""The ingestion Celery worker: ``celery -A ingestion.worker worker -Q zhiku.ingest``."""
 
 from __future__ import annotations
 

@@ -80,22 +80,25 @@ class LlamaGenerator:
         temperature: float | None = None,
         max_tokens: int | None = None,
     ) -> Iterator[str]:
-        """Yield the answer's text pieces; ``last_usage`` is set once the stream is exhausted."""
+        """Yield the answer's text pieces; ``last_usage`` is set when the stream ends or closes."""
         temp = self.settings.temperature if temperature is None else temperature
         limit = self.settings.max_tokens if max_tokens is None else max_tokens
         # One llama context serves one request at a time; the lock spans the whole stream.
         with self._lock:
             self.last_usage = {}
             pieces: list[str] = []
-            finish_reason = "stop"
-            for chunk in self._start(messages, temp, limit):
-                choice = chunk["choices"][0]
-                text = choice["delta"].get("content") or ""
-                finish_reason = choice.get("finish_reason") or finish_reason
-                if text:
-                    pieces.append(text)
-                    yield text
-            self.last_usage = self._usage("".join(pieces), finish_reason)
+            # A stream closed early stops like a length stop: the last token is not evaluated.
+            finish_reason = "length"
+            try:
+                for chunk in self._start(messages, temp, limit):
+                    choice = chunk["choices"][0]
+                    text = choice["delta"].get("content") or ""
+                    finish_reason = choice.get("finish_reason") or finish_reason
+                    if text:
+                        pieces.append(text)
+                        yield text
+            finally:
+                self.last_usage = self._usage("".join(pieces), finish_reason)
 
     def _start(
         self, messages: list[dict[str, str]], temperature: float, max_tokens: int

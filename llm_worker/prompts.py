@@ -91,46 +91,53 @@ def _user_turn(passages: list[ContextPassage], question: str) -> str:
     )
 
 
+# Worked turns in the stable prefix: answered, not found, answered. The 0.5B model follows
+# examples far better than rules, and ending on an answered case keeps it from over-refusing.
+_SHOT_DOCS_ZH = [
+    ContextPassage(
+        index=1,
+        document_name="手册.txt",
+        text="星河公司的客服电话是 400-800-1234，工作日 9:00-18:00 接听。",
+    ),
+    ContextPassage(
+        index=2, document_name="制度.txt", text="星河公司员工出差的住宿标准为每晚 500 元。"
+    ),
+]
+_SHOTS_ZH = [
+    (
+        "星河公司的客服电话是多少？",
+        "星河公司的客服电话是 400-800-1234，工作日 9:00-18:00 接听 [1]。",
+    ),
+    ("日本的首都是哪里？", NOT_FOUND_ZH),
+    ("出差住宿标准是多少？", "出差的住宿标准为每晚 500 元 [2]。"),
+]
+_SHOT_DOCS_EN = [
+    ContextPassage(
+        index=1,
+        document_name="handbook.txt",
+        text="Star River's support line is 400-800-1234, open 9:00-18:00 on workdays.",
+    ),
+    ContextPassage(
+        index=2,
+        document_name="policy.txt",
+        text="Star River staff on business trips may spend up to 500 yuan per night on hotels.",
+    ),
+]
+_SHOTS_EN = [
+    (
+        "What is Star River's support phone number?",
+        "Star River's support line is 400-800-1234, open 9:00-18:00 on workdays [1].",
+    ),
+    ("What is the capital of Japan?", NOT_FOUND_EN),
+    (
+        "How much can staff spend on hotels on a business trip?",
+        "Staff on business trips may spend up to 500 yuan per night on hotels [2].",
+    ),
+]
+
+
 def _examples(chinese: bool) -> list[dict[str, str]]:
-    """Two worked turns (one answered, one not found) that small models follow far better."""
-    if chinese:
-        docs = [
-            ContextPassage(
-                index=1,
-                document_name="手册.txt",
-                text="星河公司的客服电话是 400-800-1234，工作日 9:00-18:00 接听。",
-            ),
-            ContextPassage(
-                index=2, document_name="制度.txt", text="星河公司员工出差的住宿标准为每晚 500 元。"
-            ),
-        ]
-        shots = [
-            ("日本的首都是哪里？", NOT_FOUND_ZH),
-            (
-                "星河公司的客服电话是多少？",
-                "星河公司的客服电话是 400-800-1234，工作日 9:00-18:00 接听 [1]。",
-            ),
-        ]
-    else:
-        docs = [
-            ContextPassage(
-                index=1,
-                document_name="handbook.txt",
-                text="Star River's support line is 400-800-1234, open 9:00-18:00 on workdays.",
-            ),
-            ContextPassage(
-                index=2,
-                document_name="policy.txt",
-                text="Star River staff on business trips may spend up to 500 yuan per night on hotels.",
-            ),
-        ]
-        shots = [
-            ("What is the capital of Japan?", NOT_FOUND_EN),
-            (
-                "What is Star River's support phone number?",
-                "Star River's support line is 400-800-1234, open 9:00-18:00 on workdays [1].",
-            ),
-        ]
+    docs, shots = (_SHOT_DOCS_ZH, _SHOTS_ZH) if chinese else (_SHOT_DOCS_EN, _SHOTS_EN)
     turns: list[dict[str, str]] = []
     for question, answer in shots:
         turns.append({"role": "user", "content": _user_turn(docs, question)})

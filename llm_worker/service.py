@@ -8,7 +8,8 @@ import time
 import redis
 
 from llm_worker.generator import LlamaGenerator
-from llm_worker.prompts import build_messages
+from llm_worker.grounding import guard_first_sentence
+from llm_worker.prompts import build_messages, not_found_sentence
 from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import UpstreamError, ZhikuError
 from services.common.schemas import GenerationRequest, StreamEvent
@@ -40,7 +41,9 @@ def run_generation(req: GenerationRequest, stream: TokenStream, generator: Llama
     started = time.monotonic()
     try:
         messages = build_messages(req)
-        for piece in generator.stream(messages, req.temperature, req.max_tokens):
+        pieces = generator.stream(messages, req.temperature, req.max_tokens)
+        passages = [p.text for p in req.passages]
+        for piece in guard_first_sentence(pieces, passages, not_found_sentence(req.question)):
             stream.publish(req.stream_id, StreamEvent(kind="token", text=piece))
         usage = dict(generator.last_usage)
         stream.publish(req.stream_id, StreamEvent(kind="end", usage=usage))

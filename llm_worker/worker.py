@@ -1,4 +1,4 @@
-"""Celery entrypoint of the llm worker (``celery -A llm_worker.worker worker -Q llm --pool solo``).
+"""Celery entrypoint of the llm worker (``celery -A llm_worker.worker worker -Q zhiku.llm``).
 
 This module is the entrypoint, so it builds Settings and the Celery app at import; the task
 logic lives in :mod:`llm_worker.service`.

@@ -18,6 +18,7 @@ from retriever.state import RetrieverState
 from retriever.store import IndexStore
 from services.common.embedding import create_embedder
 from services.common.errors import ZhikuError
+from services.common.logging import configure_logging
 from services.common.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the retriever app; the embedder loads in the background once the app starts."""
     settings = settings or Settings()
+    configure_logging(settings.log_level)
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     app = FastAPI(title="zhiku retriever", lifespan=_lifespan, docs_url=None, redoc_url=None)
     app.state.retriever = RetrieverState(settings=settings, store=IndexStore(settings.index_dir))

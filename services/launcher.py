@@ -20,89 +20,39 @@ import httpx
 from services.common.db import upgrade_database
 from services.common.logging import configure_logging
 from services.common.settings import Settings
+from services.common.tasks import ingest_queue, llm_queue
 
 logger = logging.getLogger("zhiku.launcher")
 
 
+def _worker(module: str, queue: str, name: str) -> list[str]:
+    """A solo-pool Celery worker: one task at a time, its model loaded once in this process."""
+    node = f"{name}-{os.getpid()}@%h"
+    args = f"-A {module} worker -Q {queue} --pool solo -c 1 -n {node} --loglevel INFO"
+    return [sys.executable, "-m", "celery", *args.split()]
+
+
+def _uvicorn(factory: str, host: str, port: int) -> list[str]:
+    args = f"{factory} --factory --host {host} --port {port} --log-level warning"
+    return [sys.executable, "-m", "uvicorn", *args.split()]
+
+
 def suite_commands(settings: Settings, frontend_port: int = 8501) -> dict[str, list[str]]:
     """The command line of each zhiku process."""
-    py = sys.executable
     retriever_port = httpx.URL(settings.retriever_url).port or 8001
-    celery = [py, "-m", "celery"]
+    app = Path(__file__).parents[1] / "frontend" / "app.py"
+    streamlit = (
+        f"--server.port {frontend_port} --server.address 127.0.0.1 --server.headless true"
+        " --browser.gatherUsageStats false"
+    )
     return {
-        "retriever": [
-            py,
-            "-m",
-            "uvicorn",
-            "retriever.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(retriever_port),
-            "--log-level",
-            "warning",
-        ],
-        "gateway": [
-            py,
-            "-m",
-            "uvicorn",
-            "services.gateway.app:create_app",
-            "--factory",
-            "--host",
-            settings.gateway_host,
-            "--port",
-            str(settings.gateway_port),
-            "--log-level",
-            "warning",
-        ],
-        "ingestion": [
-            *celery,
-            "-A",
-            "ingestion.worker",
-            "worker",
-            "-Q",
-            "ingest",
-            "--pool",
-            "solo",
-            "-c",
-            "1",
-            "-n",
-            "ingestion@%h",
-            "--loglevel",
-            "INFO",
-        ],
-        "llm_worker": [
-            *celery,
-            "-A",
-            "llm_worker.worker",
-            "worker",
-            "-Q",
-            "llm",
-            "--pool",
-            "solo",
-            "-c",
-            "1",
-            "-n",
-            "llm@%h",
-            "--loglevel",
-            "INFO",
-        ],
-        "frontend": [
-            py,
-            "-m",
-            "streamlit",
-            "run",
-            str(Path(__file__).parents[1] / "frontend" / "app.py"),
-            "--server.port",
-            str(frontend_port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
+        "retriever": _uvicorn("retriever.app:create_app", "127.0.0.1", retriever_port),
+        "gateway": _uvicorn(
+            "services.gateway.app:create_app", settings.gateway_host, settings.gateway_port
+        ),
+        "ingestion": _worker("ingestion.worker", ingest_queue(settings), "ingestion"),
+        "llm_worker": _worker("llm_worker.worker", llm_queue(settings), "llm"),
+        "frontend": [sys.executable, "-m", "streamlit", "run", str(app), *streamlit.split()],
     }
 
 

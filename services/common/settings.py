@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="Celery broker and token streams; unset: embedded."
     )
+    queue_prefix: str = Field(
+        "zhiku", pattern=r"^[\w.-]+$", description="Names the Celery queues; one per deployment."
+    )
     retriever_url: str = Field("http://127.0.0.1:8001", description="Internal retriever service.")
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000

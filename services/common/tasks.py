@@ -8,8 +8,14 @@ from services.common.settings import Settings
 
 INGEST_TASK = "zhiku.ingest_document"
 GENERATE_TASK = "zhiku.generate"
-INGEST_QUEUE = "ingest"
-LLM_QUEUE = "llm"
+
+
+def ingest_queue(settings: Settings) -> str:
+    return f"{settings.queue_prefix}.ingest"
+
+
+def llm_queue(settings: Settings) -> str:
+    return f"{settings.queue_prefix}.llm"
 
 
 def create_celery(settings: Settings, name: str = "zhiku") -> Celery:
@@ -31,7 +37,10 @@ def create_celery(settings: Settings, name: str = "zhiku") -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
-        task_routes={INGEST_TASK: {"queue": INGEST_QUEUE}, GENERATE_TASK: {"queue": LLM_QUEUE}},
+        task_routes={
+            INGEST_TASK: {"queue": ingest_queue(settings)},
+            GENERATE_TASK: {"queue": llm_queue(settings)},
+        },
         broker_transport_options=options,
     )
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,12 +52,14 @@ def running_suite(
     """Every zhiku process on Redis and PostgreSQL, with the small model, on free ports."""
     data_dir = tmp_path_factory.mktemp("suite-data")
     ports = {name: free_port() for name in ("gateway", "retriever", "frontend")}
+    prefix = f"zhiku-test-{uuid.uuid4().hex[:8]}"  # queues of their own: other suites may run
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "ZHIKU_DATA_DIR": str(data_dir),
         "ZHIKU_DATABASE_URL": postgres_url,
         "ZHIKU_REDIS_URL": redis_url,
+        "ZHIKU_QUEUE_PREFIX": prefix,
         "ZHIKU_RETRIEVER_URL": f"http://127.0.0.1:{ports['retriever']}",
         "ZHIKU_GATEWAY_PORT": str(ports["gateway"]),
         "ZHIKU_GATEWAY_URL": f"http://127.0.0.1:{ports['gateway']}",
@@ -69,6 +72,7 @@ def running_suite(
         data_dir=data_dir,
         database_url=postgres_url,
         redis_url=redis_url,
+        queue_prefix=prefix,
         retriever_url=env["ZHIKU_RETRIEVER_URL"],
         gateway_port=ports["gateway"],
     )

@@ -1,0 +1,172 @@
+"""The llm worker with the real bundled Qwen2.5 0.5B model (CPU) and the real Redis."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import llama_cpp
+import pytest
+import redis
+
+from llm_worker.generator import LlamaGenerator
+from llm_worker.grounding import guard_first_sentence
+from llm_worker.model_files import ensure_model
+from llm_worker.prompts import NOT_FOUND_EN, NOT_FOUND_ZH, build_messages, not_found_sentence
+from llm_worker.service import run_generation
+from services.common.errors import NotReadyError
+from services.common.schemas import ContextPassage, GenerationRequest, StreamEvent
+from services.common.settings import LLMSettings, Settings
+from services.common.streams import RedisTokenStream
+
+pytestmark = pytest.mark.integration
+
+# Shared across test runs so the 0.5B model is joined and hashed only once (data/ is gitignored).
+MODELS_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "test-models"
+
+PASSAGES_ZH = [
+    ContextPassage(
+        index=1,
+        document_name="部署.md",
+        text="知库网关默认监听 8000 端口，检索服务使用 8001 端口。",
+    ),
+    ContextPassage(index=2, document_name="格式.md", text="知库支持 PDF、Word 和 Markdown 文档。"),
+]
+PASSAGES_EN = [
+    ContextPassage(
+        index=1,
+        document_name="deploy.md",
+        text="The zhiku gateway listens on port 8000 by default; the retriever uses port 8001.",
+    ),
+    ContextPassage(
+        index=2, document_name="formats.md", text="zhiku supports PDF, Word and Markdown documents."
+    ),
+]
+
+
+def _llm_settings(**overrides: object) -> LLMSettings:
+    return LLMSettings(default_model="qwen2.5-0.5b", temperature=0.0, max_tokens=60, **overrides)
+
+
+@pytest.fixture(scope="module")
+def model_path() -> Path:
+    return ensure_model(Settings(data_dir=MODELS_DATA_DIR, llm=_llm_settings()))
+
+
+@pytest.fixture(scope="module")
+def generator(model_path: Path) -> LlamaGenerator:
+    return LlamaGenerator(_llm_settings(), model_path)
+
+
+def _answer(generator: LlamaGenerator, question: str, passages: list[ContextPassage]) -> str:
+    """The answer as run_generation streams it: the model's words behind the grounding check."""
+    req = GenerationRequest(stream_id="t", question=question, passages=passages)
+    pieces = generator.stream(build_messages(req), temperature=0.0, max_tokens=60)
+    texts = [p.text for p in passages]
+    return "".join(guard_first_sentence(pieces, texts, not_found_sentence(question)))
+
+
+def test_backend_info_reports_the_cpu_build(generator: LlamaGenerator) -> None:
+    info = generator.backend_info()
+    assert info["backend"] == "cpu"
+    assert info["gpu_layers"] == 0
+    assert info["layers"] == 24
+    assert info["model"] == "qwen2.5-0.5b-q4_k_m.gguf"
+
+
+@pytest.mark.parametrize(
+    ("question", "passages", "fact"),
+    [
+        ("知库网关的默认端口是多少？", PASSAGES_ZH, "8000"),
+        ("What port does the zhiku gateway listen on by default?", PASSAGES_EN, "8000"),
+    ],
+)
+def test_answer_from_passages_cites_the_passage(
+    generator: LlamaGenerator, question: str, passages: list[ContextPassage], fact: str
+) -> None:
+    answer = _answer(generator, question, passages)
+    assert fact in answer
+    assert "[1]" in answer
+    assert generator.last_usage["completion_tokens"] > 0
+    assert generator.last_usage["prompt_tokens"] > 100
+
+
+@pytest.mark.parametrize(
+    ("question", "passages", "sentence"),
+    [
+        ("法国的首都是哪里？", PASSAGES_ZH, NOT_FOUND_ZH),
+        ("水的沸点是多少度？", PASSAGES_ZH, NOT_FOUND_ZH),
+        ("What is the capital of France?", PASSAGES_EN, NOT_FOUND_EN),
+        ("How many legs does a spider have?", PASSAGES_EN, NOT_FOUND_EN),
+        ("熊猫主要吃什么？", PASSAGES_ZH, NOT_FOUND_ZH),
+        ("Who wrote Hamlet?", PASSAGES_EN, NOT_FOUND_EN),
+    ],
+)
+def test_unrelated_passages_give_the_not_found_sentence(
+    generator: LlamaGenerator, question: str, passages: list[ContextPassage], sentence: str
+) -> None:
+    assert sentence in _answer(generator, question, passages)
+
+
+def _read_all(stream: RedisTokenStream, stream_id: str) -> list[StreamEvent]:
+    return list(stream.read(stream_id, timeout_s=60))
+
+
+def test_run_generation_streams_tokens_then_end_over_redis(
+    generator: LlamaGenerator, redis_url: str
+) -> None:
+    stream = RedisTokenStream(redis.Redis.from_url(redis_url))
+    req = GenerationRequest(
+        stream_id=uuid.uuid4().hex,
+        question="Which document formats does zhiku support?",
+        passages=PASSAGES_EN,
+        max_tokens=40,
+    )
+    run_generation(req, stream, generator)
+    events = _read_all(stream, req.stream_id)
+    assert [e.kind for e in events[:-1]] == ["token"] * (len(events) - 1)
+    assert len(events) > 2
+    end = events[-1]
+    assert end.kind == "end"
+    assert 0 < end.usage["completion_tokens"] <= 40
+    assert end.usage["total_tokens"] == end.usage["prompt_tokens"] + end.usage["completion_tokens"]
+    assert "PDF" in "".join(e.text for e in events)
+
+
+def test_run_generation_answers_not_found_for_unrelated_passages(
+    generator: LlamaGenerator, redis_url: str
+) -> None:
+    stream = RedisTokenStream(redis.Redis.from_url(redis_url))
+    req = GenerationRequest(
+        stream_id=uuid.uuid4().hex, question="水的沸点是多少度？", passages=PASSAGES_ZH
+    )
+    run_generation(req, stream, generator)
+    events = _read_all(stream, req.stream_id)
+    assert [e.kind for e in events] == ["token", "end"]
+    assert events[0].text == NOT_FOUND_ZH
+
+
+def test_prompt_over_the_context_window_ends_with_an_error_event(
+    model_path: Path, redis_url: str
+) -> None:
+    small = LlamaGenerator(_llm_settings(n_ctx=512), model_path)
+    stream = RedisTokenStream(redis.Redis.from_url(redis_url))
+    long_text = "知库把文档切成片段并建立索引。" * 200
+    req = GenerationRequest(
+        stream_id=uuid.uuid4().hex,
+        question="知库如何处理文档？",
+        passages=[ContextPassage(index=1, document_name="长文.txt", text=long_text)],
+    )
+    run_generation(req, stream, small)
+    events = _read_all(stream, req.stream_id)
+    assert [e.kind for e in events] == ["error"]
+    assert events[0].error_type == "validation_error"
+    assert "too long" in events[0].text
+
+
+@pytest.mark.skipif(llama_cpp.llama_supports_gpu_offload(), reason="this build can offload")
+def test_gpu_layers_on_a_cpu_only_build_are_refused(model_path: Path) -> None:
+    with pytest.raises(NotReadyError, match="no GPU support"):
+        LlamaGenerator(_llm_settings(n_gpu_layers=1), model_path)
+    with pytest.raises(NotReadyError, match="ZHIKU_LLM__N_GPU_LAYERS=0"):
+        LlamaGenerator(_llm_settings(n_gpu_layers=-1), model_path)
