@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import re
 
+from services.common.answers import NOT_FOUND_EN, NOT_FOUND_ZH, contains_cjk
 from services.common.schemas import ContextPassage, GenerationRequest
 
-NOT_FOUND_ZH = "文档中没有找到相关答案。"
-NOT_FOUND_EN = "The documents do not contain the answer."
-
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 # Passage text must not be able to close or open the fence it sits in.
 _FENCE_TAG = re.compile(r"<(/?)(documents?)\b", re.IGNORECASE)
 
@@ -41,19 +38,9 @@ SYSTEM_PROMPT_EN = (
 )
 
 
-def is_chinese(text: str) -> bool:
-    """Whether ``text`` contains CJK ideographs (the question is then answered in Chinese)."""
-    return _CJK.search(text) is not None
-
-
-def not_found_sentence(question: str) -> str:
-    """The exact reply for a question the passages cannot answer, in the question's language."""
-    return NOT_FOUND_ZH if is_chinese(question) else NOT_FOUND_EN
-
-
 def system_prompt_for(question: str) -> str:
     """The fixed instruction text for the question's language."""
-    return SYSTEM_PROMPT_ZH if is_chinese(question) else SYSTEM_PROMPT_EN
+    return SYSTEM_PROMPT_ZH if contains_cjk(question) else SYSTEM_PROMPT_EN
 
 
 def _escape_attr(value: str) -> str:
@@ -76,7 +63,7 @@ def format_passages(passages: list[ContextPassage]) -> str:
 
 def _user_turn(passages: list[ContextPassage], question: str) -> str:
     question = question.strip()
-    if is_chinese(question):
+    if contains_cjk(question):
         return (
             f"{format_passages(passages)}\n\n"
             f"只根据上面的文档片段回答，并用 [n] 标注出处。"
@@ -150,7 +137,7 @@ def build_messages(
 ) -> list[dict[str, str]]:
     """System rules, the last ``max_history`` user/assistant turns, then passages and question."""
     messages = [{"role": "system", "content": system_prompt or system_prompt_for(req.question)}]
-    messages += _examples(is_chinese(req.question))
+    messages += _examples(contains_cjk(req.question))
     # Client-sent system turns are dropped so they cannot override the grounding rules.
     turns = [m for m in req.history if m.role in ("user", "assistant") and m.content.strip()]
     if turns and turns[-1].role == "user" and turns[-1].content.strip() == req.question.strip():

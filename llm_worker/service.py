@@ -5,25 +5,15 @@ from __future__ import annotations
 import logging
 import time
 
-import redis
-
 from llm_worker.generator import LlamaGenerator
 from llm_worker.grounding import guard_first_sentence
-from llm_worker.prompts import build_messages, not_found_sentence
-from services.common.db import make_engine, make_sessionmaker
+from llm_worker.prompts import build_messages
+from services.common.answers import not_found_message
 from services.common.errors import UpstreamError, ZhikuError
 from services.common.schemas import GenerationRequest, StreamEvent
-from services.common.settings import Settings
-from services.common.streams import RedisTokenStream, SqlTokenStream, TokenStream
+from services.common.streams import TokenStream
 
 logger = logging.getLogger(__name__)
-
-
-def create_token_stream(settings: Settings) -> TokenStream:
-    """Redis Streams when ``redis_url`` is set, else the database (the embedded default)."""
-    if settings.redis_url:
-        return RedisTokenStream(redis.Redis.from_url(settings.redis_url))
-    return SqlTokenStream(make_sessionmaker(make_engine(settings.sqlalchemy_url)))
 
 
 def publish_error(stream: TokenStream, stream_id: str, exc: BaseException) -> None:
@@ -43,7 +33,7 @@ def run_generation(req: GenerationRequest, stream: TokenStream, generator: Llama
         messages = build_messages(req)
         pieces = generator.stream(messages, req.temperature, req.max_tokens)
         passages = [p.text for p in req.passages]
-        for piece in guard_first_sentence(pieces, passages, not_found_sentence(req.question)):
+        for piece in guard_first_sentence(pieces, passages, not_found_message(req.question)):
             stream.publish(req.stream_id, StreamEvent(kind="token", text=piece))
         usage = dict(generator.last_usage)
         stream.publish(req.stream_id, StreamEvent(kind="end", usage=usage))

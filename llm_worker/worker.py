@@ -1,7 +1,8 @@
-"""Celery entrypoint of the llm worker (``celery -A llm_worker.worker worker -Q zhiku.llm``).
+"""Celery entrypoint of the llm worker: ``celery -A llm_worker.worker worker --pool solo -c 1``.
 
 This module is the entrypoint, so it builds Settings and the Celery app at import; the task
-logic lives in :mod:`llm_worker.service`.
+logic lives in :mod:`llm_worker.service`. Without ``-Q`` the worker consumes this deployment's
+llm queue (``<queue_prefix>.llm``).
 """
 
 from __future__ import annotations
@@ -10,21 +11,23 @@ import logging
 import threading
 from typing import Any
 
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 from pydantic import ValidationError
 
 from llm_worker.generator import get_generator
-from llm_worker.service import create_token_stream, publish_error, run_generation
+from llm_worker.service import publish_error, run_generation
 from services.common.errors import ValidationFailedError
+from services.common.logging import configure_logging, request_id
 from services.common.schemas import GenerationRequest
 from services.common.settings import Settings
-from services.common.streams import TokenStream
-from services.common.tasks import GENERATE_TASK, create_celery
+from services.common.streams import TokenStream, create_token_stream
+from services.common.tasks import GENERATE_TASK, create_celery, llm_queue
 
 logger = logging.getLogger(__name__)
 
 settings = Settings()
 celery_app = create_celery(settings, "zhiku-llm")
+celery_app.conf.task_default_queue = llm_queue(settings)
 
 _stream: TokenStream | None = None
 _stream_lock = threading.Lock()
@@ -37,6 +40,12 @@ def token_stream() -> TokenStream:
         if _stream is None:
             _stream = create_token_stream(settings)
         return _stream
+
+
+@setup_logging.connect
+def _configure_logging(**_kwargs: Any) -> None:
+    """Our format (with the stream id on every line) instead of Celery's root logger setup."""
+    configure_logging(settings.log_level)
 
 
 @worker_process_init.connect
@@ -63,10 +72,14 @@ def generate(payload: dict[str, Any]) -> None:
         if stream_id:
             publish_error(stream, stream_id, ValidationFailedError(f"bad request: {exc}"))
         return
+    token = request_id.set(req.stream_id)
     try:
         generator = get_generator(settings)
     except Exception as exc:
         logger.error("stream %s: model not available: %s", req.stream_id, exc)
         publish_error(stream, req.stream_id, exc)
         return
-    run_generation(req, stream, generator)
+    else:
+        run_generation(req, stream, generator)
+    finally:
+        request_id.reset(token)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 NOT_FOUND_ZH = "文档中没有找到相关答案。"
 NOT_FOUND_EN = "The documents do not contain the answer."
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
 
@@ -28,24 +29,80 @@ def cited_indexes(answer: str) -> list[int]:
     return list(seen)
 
 
-def _grams(text: str) -> set[str]:
-    """Character bigrams of CJK runs and lowercased words otherwise: script-neutral overlap."""
-    grams: set[str] = set()
-    for token in re.findall(r"[\u3400-\u9fff\uf900-\ufaff]+|[A-Za-z0-9][A-Za-z0-9.,'-]*", text):
-        if contains_cjk(token):
-            grams.update(token[i : i + 2] for i in range(max(1, len(token) - 1)))
-        else:
-            grams.add(token.lower().strip(".,'-"))
-    grams.discard("")
-    return grams
+_CITATION = re.compile(r"\[\d+\]")
+_UNIT = re.compile(r"[a-z][a-z'\-]{2,}|\d+(?:\.\d+)?|[\u3400-\u4dbf\u4e00-\u9fff]+")
+_STOP_EN = frozenset(
+    {
+        "the",
+        "and",
+        "for",
+        "are",
+        "was",
+        "were",
+        "has",
+        "have",
+        "had",
+        "with",
+        "from",
+        "that",
+        "this",
+        "these",
+        "those",
+        "its",
+        "their",
+        "there",
+        "not",
+        "but",
+        "can",
+        "may",
+        "will",
+        "would",
+        "should",
+        "could",
+        "into",
+        "onto",
+        "than",
+        "then",
+        "also",
+        "per",
+        "about",
+        "which",
+        "what",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "yes",
+    }
+)
+_STOP_ZH = frozenset("的是了在和有我你他她它这那也就都而及与或一个为以中对吗呢吧啊")
 
 
-def support(answer: str, passage: str) -> float:
-    """Share of the answer's bigrams/words that the passage contains (0..1)."""
-    wanted = _grams(_MARKER.sub(" ", answer))
-    if not wanted:
-        return 0.0
-    return len(wanted & _grams(passage)) / len(wanted)
+def content_units(text: str) -> set[str]:
+    """Words, numbers, CJK characters and CJK bigrams that carry meaning in ``text``."""
+    units: set[str] = set()
+    for match in _UNIT.finditer(_CITATION.sub(" ", text.lower())):
+        token = match.group()
+        if token[0] >= "\u3400":
+            units.update(ch for ch in token if ch not in _STOP_ZH)
+            units.update(token[i : i + 2] for i in range(len(token) - 1))
+        elif token not in _STOP_EN:
+            units.add(token)
+    return units
+
+
+def support_ratio(answer: str, passages: Iterable[str]) -> float:
+    """Share of the answer's content units that occur in the passages (1.0 when it has none)."""
+    units = content_units(answer)
+    if not units:
+        return 1.0
+    known: set[str] = set()
+    for text in passages:
+        known |= content_units(text)
+    return len(units & known) / len(units)
 
 
 def attribute(answer: str, passages: list[str], threshold: float = 0.5) -> list[int]:
@@ -53,7 +110,7 @@ def attribute(answer: str, passages: list[str], threshold: float = 0.5) -> list[
     cited = [n for n in cited_indexes(answer) if 1 <= n <= len(passages)]
     if cited or not passages:
         return cited
-    scores = [support(answer, p) for p in passages]
+    scores = [support_ratio(answer, [p]) if content_units(answer) else 0.0 for p in passages]
     best = max(range(len(passages)), key=scores.__getitem__)
     return [best + 1] if scores[best] >= threshold else []
 
@@ -66,6 +123,6 @@ def best_quote(answer: str, passage: str, max_chars: int = 240) -> str:
     sentences = [s.strip() for s in _SENTENCE_END.split(passage) if s and s.strip()]
     if not sentences:
         return passage[:max_chars]
-    wanted = _grams(_MARKER.sub(" ", answer))
-    best = max(sentences, key=lambda s: len(wanted & _grams(s)))
+    wanted = content_units(answer)
+    best = max(sentences, key=lambda s: len(wanted & content_units(s)))
     return best[:max_chars]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,37 +46,36 @@ def small_model() -> Path:
     return ensure_bundled("qwen2.5-0.5b", REPO / "data" / "models")
 
 
-@pytest.fixture(scope="session")
-def running_suite(
-    tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redis_url: str, small_model: Path
-) -> Iterator[RunningSuite]:
-    """Every zhiku process on Redis and PostgreSQL, with the small model, on free ports."""
-    data_dir = tmp_path_factory.mktemp("suite-data")
+def _start_suite(
+    data_dir: Path, small_model: Path, database_url: str | None, redis_url: str | None
+) -> tuple[RunningSuite, dict[str, subprocess.Popen[bytes]]]:
+    """Every zhiku process with the small model on free ports, ready to serve."""
     ports = {name: free_port() for name in ("gateway", "retriever", "frontend")}
-    prefix = f"zhiku-test-{uuid.uuid4().hex[:8]}"  # queues of their own: other suites may run
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=redis_url,
+        queue_prefix=f"zhiku-test-{uuid.uuid4().hex[:8]}",  # other suites may share the Redis
+        retriever_url=f"http://127.0.0.1:{ports['retriever']}",
+        gateway_port=ports["gateway"],
+    )
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "ZHIKU_DATA_DIR": str(data_dir),
-        "ZHIKU_DATABASE_URL": postgres_url,
-        "ZHIKU_REDIS_URL": redis_url,
-        "ZHIKU_QUEUE_PREFIX": prefix,
-        "ZHIKU_RETRIEVER_URL": f"http://127.0.0.1:{ports['retriever']}",
+        "ZHIKU_QUEUE_PREFIX": settings.queue_prefix,
+        "ZHIKU_RETRIEVER_URL": settings.retriever_url,
         "ZHIKU_GATEWAY_PORT": str(ports["gateway"]),
         "ZHIKU_GATEWAY_URL": f"http://127.0.0.1:{ports['gateway']}",
         "ZHIKU_LLM__MODEL_PATH": str(small_model),
         "ZHIKU_LLM__MAX_TOKENS": "160",
-        "ZHIKU_LLM__N_CTX": "4096",
         "ZHIKU_MAX_UPLOAD_MB": "2",
     }
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=postgres_url,
-        redis_url=redis_url,
-        queue_prefix=prefix,
-        retriever_url=env["ZHIKU_RETRIEVER_URL"],
-        gateway_port=ports["gateway"],
-    )
+    for name, value in (("ZHIKU_DATABASE_URL", database_url), ("ZHIKU_REDIS_URL", redis_url)):
+        if value:
+            env[name] = value
+        else:
+            env.pop(name, None)
     upgrade_database(settings.sqlalchemy_url)
     procs = start(suite_commands(settings, ports["frontend"]), env, data_dir / "logs")
     gateway = f"http://127.0.0.1:{ports['gateway']}"
@@ -88,10 +88,37 @@ def running_suite(
     try:
         wait_ready(f"{gateway}/readyz", procs, timeout_s=240)
         wait_ready(suite.frontend_url, procs, timeout_s=120)
-        yield suite
-    finally:
-        suite.client.close()
-        stop(procs)
-        ARTIFACTS.mkdir(exist_ok=True)
-        for log in (data_dir / "logs").glob("*.log"):
-            (ARTIFACTS / f"suite-{log.name}").write_bytes(log.read_bytes())
+    except BaseException:
+        _stop_suite(suite, procs, "failed-start")
+        raise
+    return suite, procs
+
+
+def _stop_suite(suite: RunningSuite, procs: dict[str, subprocess.Popen[bytes]], tag: str) -> None:
+    suite.client.close()
+    stop(procs)
+    ARTIFACTS.mkdir(exist_ok=True)
+    for log in (suite.data_dir / "logs").glob("*.log"):
+        (ARTIFACTS / f"{tag}-{log.name}").write_bytes(log.read_bytes())
+
+
+@pytest.fixture(scope="session")
+def running_suite(
+    tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redis_url: str, small_model: Path
+) -> Iterator[RunningSuite]:
+    """The deployed shape: Celery workers on Redis, PostgreSQL."""
+    suite, procs = _start_suite(
+        tmp_path_factory.mktemp("suite-data"), small_model, postgres_url, redis_url
+    )
+    yield suite
+    _stop_suite(suite, procs, "suite")
+
+
+@pytest.fixture(scope="session")
+def embedded_suite(
+    tmp_path_factory: pytest.TempPathFactory, small_model: Path
+) -> Iterator[RunningSuite]:
+    """What `make run` starts with no configuration: SQLite and the embedded queue."""
+    suite, procs = _start_suite(tmp_path_factory.mktemp("embedded-data"), small_model, None, None)
+    yield suite
+    _stop_suite(suite, procs, "embedded")

@@ -12,8 +12,9 @@ import redis
 from llm_worker.generator import LlamaGenerator
 from llm_worker.grounding import guard_first_sentence
 from llm_worker.model_files import ensure_model
-from llm_worker.prompts import NOT_FOUND_EN, NOT_FOUND_ZH, build_messages, not_found_sentence
+from llm_worker.prompts import build_messages
 from llm_worker.service import run_generation
+from services.common.answers import NOT_FOUND_EN, NOT_FOUND_ZH, not_found_message
 from services.common.errors import NotReadyError
 from services.common.schemas import ContextPassage, GenerationRequest, StreamEvent
 from services.common.settings import LLMSettings, Settings
@@ -22,7 +23,7 @@ from services.common.streams import RedisTokenStream
 pytestmark = pytest.mark.integration
 
 # Shared across test runs so the 0.5B model is joined and hashed only once (data/ is gitignored).
-MODELS_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "test-models"
+MODELS_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 PASSAGES_ZH = [
     ContextPassage(
@@ -63,7 +64,7 @@ def _answer(generator: LlamaGenerator, question: str, passages: list[ContextPass
     req = GenerationRequest(stream_id="t", question=question, passages=passages)
     pieces = generator.stream(build_messages(req), temperature=0.0, max_tokens=60)
     texts = [p.text for p in passages]
-    return "".join(guard_first_sentence(pieces, texts, not_found_sentence(question)))
+    return "".join(guard_first_sentence(pieces, texts, not_found_message(question)))
 
 
 def test_backend_info_reports_the_cpu_build(generator: LlamaGenerator) -> None:
@@ -102,7 +103,7 @@ def test_answer_from_passages_cites_the_passage(
         ("Who wrote Hamlet?", PASSAGES_EN, NOT_FOUND_EN),
     ],
 )
-def test_unrelated_passages_give_the_not_found_sentence(
+def test_unrelated_passages_give_the_not_found_message(
     generator: LlamaGenerator, question: str, passages: list[ContextPassage], sentence: str
 ) -> None:
     assert sentence in _answer(generator, question, passages)

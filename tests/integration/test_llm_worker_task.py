@@ -12,14 +12,14 @@ from types import ModuleType
 import pytest
 import redis
 
-from llm_worker.prompts import NOT_FOUND_EN
+from services.common.answers import NOT_FOUND_EN
 from services.common.schemas import ContextPassage, GenerationRequest, StreamEvent
 from services.common.streams import RedisTokenStream
 from services.common.tasks import GENERATE_TASK
 
 pytestmark = pytest.mark.integration
 
-MODELS_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "test-models"
+MODELS_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 
 @pytest.fixture(scope="module")

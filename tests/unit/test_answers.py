@@ -5,7 +5,7 @@ from services.common.answers import (
     best_quote,
     cited_indexes,
     not_found_message,
-    support,
+    support_ratio,
 )
 
 PASSAGES = [
@@ -18,6 +18,7 @@ PASSAGES = [
 def test_not_found_follows_the_question_language() -> None:
     assert not_found_message("滤芯多久换？") == NOT_FOUND_ZH
     assert not_found_message("When was it founded?") == NOT_FOUND_EN
+    assert not_found_message("What does 知库 mean?") == NOT_FOUND_ZH
 
 
 def test_cited_indexes_are_distinct_and_ordered() -> None:
@@ -35,7 +36,7 @@ def test_an_answer_without_markers_is_attributed_to_its_support() -> None:
 
 def test_an_unsupported_answer_gets_no_citation() -> None:
     assert attribute("火星咖啡馆的名字叫红色星球。", PASSAGES) == []
-    assert support("", PASSAGES[0]) == 0.0
+    assert support_ratio("", PASSAGES) == 1.0  # nothing to check
 
 
 def test_best_quote_is_the_sentence_that_answers() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from llm_worker.grounding import content_units, guard_first_sentence, support_ratio
-from llm_worker.prompts import NOT_FOUND_EN, NOT_FOUND_ZH
+from llm_worker.grounding import guard_first_sentence
+from services.common.answers import NOT_FOUND_EN, NOT_FOUND_ZH, content_units, support_ratio
 
 PASSAGES_ZH = ["2023年公司营收增长了15%，主要来自云服务业务。", "员工每年有15天带薪年假。"]
 PASSAGES_EN = ["Employees get 15 days of paid leave per year.", "Revenue grew 15% in 2023."]

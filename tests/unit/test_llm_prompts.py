@@ -9,8 +9,6 @@ from llm_worker.prompts import (
     SYSTEM_PROMPT_ZH,
     build_messages,
     format_passages,
-    is_chinese,
-    not_found_sentence,
 )
 from services.common.schemas import ChatMessage, ContextPassage, GenerationRequest
 
@@ -21,14 +19,6 @@ def _request(question: str, **kwargs: object) -> GenerationRequest:
         ContextPassage(index=2, document_name="说明.docx", text="检索服务使用 8001 端口。"),
     ]
     return GenerationRequest(stream_id="s1", question=question, passages=passages, **kwargs)
-
-
-def test_language_detection_and_not_found_sentence() -> None:
-    assert is_chinese("知库支持哪些格式？")
-    assert is_chinese("What does 知库 mean?")
-    assert not is_chinese("Which formats does zhiku support?")
-    assert not_found_sentence("默认端口是多少？") == NOT_FOUND_ZH
-    assert not_found_sentence("What is the default port?") == NOT_FOUND_EN
 
 
 def test_system_prompt_follows_question_language() -> None:
