@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from llm_worker.generator import get_generator
 from llm_worker.service import publish_error, run_generation
 from services.common.errors import ValidationFailedError
+from services.common.heartbeat import start_beating
 from services.common.logging import configure_logging, request_id
 from services.common.schemas import GenerationRequest
 from services.common.settings import Settings
@@ -52,10 +53,12 @@ def _configure_logging(**_kwargs: Any) -> None:
 def _load_model_at_start(**_kwargs: Any) -> None:
     """Load the model before the first request; failures are reported per request instead."""
     try:
-        get_generator(settings)
+        generator = get_generator(settings)
     except Exception as exc:
         # Keep the worker up: each request then reports why the model is missing.
         logger.error("llm model not loaded at start: %s", exc)
+        return
+    start_beating(settings, "llm", generator.backend_info())
 
 
 # acks_late is off here: a request whose worker died is better answered by the gateway's

@@ -17,7 +17,9 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 def test_upload_search_and_chat_without_redis_or_postgres(embedded_suite: RunningSuite) -> None:
     client = embedded_suite.client
-    assert client.get("/readyz").json()["checks"]["broker"] == "ok"
+    checks = client.get("/readyz").json()["checks"]
+    assert checks["broker"] == "ok"
+    assert checks["llm"].startswith("ok: 1 worker(s), cpu (0 GPU layers)")
     assert client.post("/api/v1/knowledge-bases", json={"name": "laptop"}).status_code == 201
     files = [
         ("files", ("manual.docx", (DATA / "sample.docx").read_bytes(), "application/octet-stream"))
@@ -33,7 +35,7 @@ def test_upload_search_and_chat_without_redis_or_postgres(embedded_suite: Runnin
             break
         time.sleep(0.3)
     assert job.stage == "done", job.error
-    question = "天工X7 首次使用前要放水多久？"
+    question = "首次使用天工X7 之前，需要连续放水多长时间？"
     search = SearchResponse.model_validate(
         client.post(
             "/api/v1/search", json={"knowledge_base": "laptop", "query": question, "top_k": 3}

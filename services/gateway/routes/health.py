@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from services.common import heartbeat
 from services.common.schemas import HealthPublic
 from services.gateway.deps import StateDep
 from services.gateway.state import GatewayState
@@ -38,13 +39,25 @@ def _check_broker(state: GatewayState) -> str:
     return "ok"
 
 
+def _check_llm(state: GatewayState) -> str:
+    try:
+        workers = heartbeat.alive(state.settings, "llm")
+    except (redis.RedisError, OSError) as exc:
+        return f"unavailable: {exc}"
+    if not workers:
+        return "unavailable: no llm worker has reported in the last 30 s"
+    backends = sorted({f"{w.get('backend')} ({w.get('gpu_layers')} GPU layers)" for w in workers})
+    return f"ok: {len(workers)} worker(s), {', '.join(backends)}"
+
+
 @router.get("/readyz", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
 def readyz(state: StateDep) -> JSONResponse:
     checks = {
         "database": _check_database(state),
         "broker": _check_broker(state),
         "retriever": "ok" if state.retriever.ready() else "unavailable: not answering /readyz",
+        "llm": _check_llm(state),
     }
-    ok = all(v == "ok" for v in checks.values())
+    ok = all(v.startswith("ok") for v in checks.values())
     body = HealthPublic(status="ok" if ok else "unavailable", checks=checks)
     return JSONResponse(status_code=200 if ok else 503, content=body.model_dump())
