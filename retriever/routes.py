@@ -8,7 +8,8 @@ from fastapi import APIRouter
 from fastapi import Path as PathParam
 
 from retriever import service
-from retriever.schemas import (
+from retriever.state import EmbedderDep, StateDep, StoreDep
+from services.common.retriever_schemas import (
     EmbedderInfo,
     IndexAddRequest,
     IndexAddResponse,
@@ -19,7 +20,6 @@ from retriever.schemas import (
     RetrieverSearchRequest,
     RetrieverSearchResponse,
 )
-from retriever.state import EmbedderDep, StateDep, StoreDep
 from services.common.schemas import HealthPublic
 
 # Handlers are plain ``def``: FAISS, jieba and the embedder are CPU-bound, so FastAPI runs them

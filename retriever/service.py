@@ -11,7 +11,6 @@ from numpy.typing import NDArray
 
 from retriever.fusion import reciprocal_rank_fusion
 from retriever.kb_index import ChunkRecord, KbIndex
-from retriever.schemas import IndexAddRequest, RetrieverHit, RetrieverSearchRequest
 from retriever.store import IndexStore
 from services.common.embedding import Embedder
 from services.common.errors import (
@@ -19,6 +18,7 @@ from services.common.errors import (
     NotReadyError,
     ValidationFailedError,
 )
+from services.common.retriever_schemas import IndexAddRequest, RetrieverHit, RetrieverSearchRequest
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from retriever.kb_index import ChunkRecord, KbIndex
-from retriever.schemas import IndexStats
 from services.common.errors import EmbeddingMismatchError, ZhikuError
+from services.common.retriever_schemas import IndexStats
 
 logger = logging.getLogger(__name__)
 

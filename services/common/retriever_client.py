@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import numpy as np
 from numpy.typing import NDArray
 
 from services.common.errors import NotReadyError, ZhikuError, error_from_payload
-
-SearchMode = Literal["dense", "keyword", "hybrid"]
-
-
-@dataclass(frozen=True)
-class RetrievedHit:
-    chunk_id: int
-    document_id: int
-    score: float
-    dense_score: float | None
-    keyword_score: float | None
+from services.common.retriever_schemas import (
+    EmbedderInfo,
+    IndexAddRequest,
+    IndexAddResponse,
+    IndexDeleteRequest,
+    RetrieverHit,
+    RetrieverSearchRequest,
+    RetrieverSearchResponse,
+)
+from services.common.retriever_schemas import IndexItem as WireItem
+from services.common.schemas import SearchMode
 
 
 @dataclass(frozen=True)
@@ -58,53 +58,45 @@ class RetrieverClient:
 
     def info(self) -> tuple[str, int]:
         """The embedding model name and dimension the retriever serves."""
-        body = self._call("GET", "/internal/info")
-        return str(body["embedding_model"]), int(body["dim"])
+        info = EmbedderInfo.model_validate(self._call("GET", "/internal/info"))
+        return info.embedding_model, info.dim
 
     def add(self, kb_id: int, model: str, dim: int, items: list[IndexItem]) -> int:
-        payload = {
-            "embedding_model": model,
-            "dim": dim,
-            "items": [
-                {
-                    "chunk_id": it.chunk_id,
-                    "document_id": it.document_id,
-                    "text": it.text,
-                    "vector": base64.b64encode(it.vector.astype("<f4").tobytes()).decode(),
-                }
+        payload = IndexAddRequest(
+            embedding_model=model,
+            dim=dim,
+            items=[
+                WireItem(
+                    chunk_id=it.chunk_id,
+                    document_id=it.document_id,
+                    text=it.text,
+                    vector=base64.b64encode(it.vector.astype("<f4").tobytes()).decode(),
+                )
                 for it in items
             ],
-        }
-        return int(self._call("POST", f"/internal/indexes/{kb_id}/chunks", json=payload)["total"])
+        )
+        body = self._call("POST", f"/internal/indexes/{kb_id}/chunks", json=payload.model_dump())
+        return IndexAddResponse.model_validate(body).total
 
     def delete(self, kb_id: int, chunk_ids: list[int]) -> None:
         if chunk_ids:
-            self._call("POST", f"/internal/indexes/{kb_id}/delete", json={"chunk_ids": chunk_ids})
+            payload = IndexDeleteRequest(chunk_ids=chunk_ids).model_dump()
+            self._call("POST", f"/internal/indexes/{kb_id}/delete", json=payload)
 
     def drop(self, kb_id: int) -> None:
         self._call("DELETE", f"/internal/indexes/{kb_id}")
 
     def search(
-        self, kb_id: int, query: str, top_k: int, model: str, mode: SearchMode = "hybrid"
-    ) -> list[RetrievedHit]:
-        body = self._call(
-            "POST",
-            "/internal/search",
-            json={
-                "kb_id": kb_id,
-                "query": query,
-                "top_k": top_k,
-                "mode": mode,
-                "embedding_model": model,
-            },
+        self,
+        kb_id: int,
+        query: str,
+        top_k: int,
+        model: str,
+        mode: SearchMode = "hybrid",
+        rerank: bool = False,
+    ) -> list[RetrieverHit]:
+        request = RetrieverSearchRequest(
+            kb_id=kb_id, query=query, top_k=top_k, mode=mode, rerank=rerank, embedding_model=model
         )
-        return [
-            RetrievedHit(
-                chunk_id=int(h["chunk_id"]),
-                document_id=int(h["document_id"]),
-                score=float(h["score"]),
-                dense_score=h.get("dense_score"),
-                keyword_score=h.get("keyword_score"),
-            )
-            for h in body["hits"]
-        ]
+        body = self._call("POST", "/internal/search", json=request.model_dump())
+        return RetrieverSearchResponse.model_validate(body).hits

@@ -121,10 +121,15 @@ class UploadAccepted(BaseModel):
 # --- search ----------------------------------------------------------------------------------
 
 
+SearchMode = Literal["dense", "keyword", "hybrid"]
+
+
 class SearchRequest(BaseModel):
     knowledge_base: str = Field(..., min_length=1)
     query: str = Field(..., min_length=1, max_length=4000)
     top_k: int = Field(5, ge=1, le=100)
+    mode: SearchMode | None = Field(None, description="Unset: the configured default (hybrid).")
+    rerank: bool | None = Field(None, description="Unset: the configured default.")
 
 
 class ChunkHit(BaseModel):

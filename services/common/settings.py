@@ -55,6 +55,8 @@ class LLMSettings(BaseModel):
 
 class RetrievalSettings(BaseModel):
     top_k: int = Field(5, ge=1, le=100)
+    mode: Literal["dense", "keyword", "hybrid"] = Field("hybrid", description="Default mode.")
+    rerank: bool = Field(False, description="Rescore the fused candidates by default.")
     min_score: float = Field(
         0.25, ge=-1.0, le=1.0, description="Dense similarity under which a chunk is not context."
     )

@@ -6,12 +6,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.models import Chunk, Document, KnowledgeBase
-from services.common.retriever_client import RetrievedHit
-from services.common.schemas import ChunkHit
+from services.common.retriever_schemas import RetrieverHit
+from services.common.schemas import ChunkHit, SearchMode
 from services.gateway.state import GatewayState
 
 
-def _resolve(session: Session, hits: list[RetrievedHit]) -> list[ChunkHit]:
+def _resolve(session: Session, hits: list[RetrieverHit]) -> list[ChunkHit]:
     """Hits in the retriever's order; chunks deleted meanwhile are dropped, not invented."""
     if not hits:
         return []
@@ -42,7 +42,22 @@ def _resolve(session: Session, hits: list[RetrievedHit]) -> list[ChunkHit]:
 
 
 def search_chunks(
-    state: GatewayState, session: Session, kb: KnowledgeBase, query: str, top_k: int
+    state: GatewayState,
+    session: Session,
+    kb: KnowledgeBase,
+    query: str,
+    top_k: int,
+    mode: SearchMode | None = None,
+    rerank: bool | None = None,
 ) -> list[ChunkHit]:
-    hits = state.retriever.search(kb.id, query, top_k, kb.embedding_model)
+    """Ranked chunks; mode and rerank default to the retrieval settings."""
+    defaults = state.settings.retrieval
+    hits = state.retriever.search(
+        kb.id,
+        query,
+        top_k,
+        kb.embedding_model,
+        mode or defaults.mode,
+        defaults.rerank if rerank is None else rerank,
+    )
     return _resolve(session, hits)

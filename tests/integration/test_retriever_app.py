@@ -12,14 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from retriever.app import create_app
-from retriever.schemas import (
+from services.common.embedding import Embedder, create_embedder
+from services.common.retriever_schemas import (
     EmbedderInfo,
     IndexAddResponse,
     IndexDeleteResponse,
     IndexStats,
     RetrieverSearchResponse,
 )
-from services.common.embedding import Embedder, create_embedder
 from services.common.schemas import ErrorPublic
 from services.common.settings import EmbeddingSettings, Settings
 

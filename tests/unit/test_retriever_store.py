@@ -11,10 +11,10 @@ import pytest
 from numpy.typing import NDArray
 
 from retriever.kb_index import META_FILE, VECTORS_FILE, ChunkRecord, KbIndex
-from retriever.schemas import RetrieverSearchRequest
 from retriever.service import decode_vector, search
 from retriever.store import IndexStore
 from services.common.errors import EmbeddingMismatchError, ValidationFailedError, ZhikuError
+from services.common.retriever_schemas import RetrieverSearchRequest
 
 DIM = 4
 MODEL = "test-model"

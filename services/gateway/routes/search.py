@@ -15,5 +15,5 @@ router = APIRouter(prefix="/api/v1", tags=["search"])
 @router.post("/search", response_model=SearchResponse)
 def search(body: SearchRequest, state: StateDep, session: SessionDep) -> SearchResponse:
     kb = kb_service.get_kb(session, body.knowledge_base)
-    hits = search_chunks(state, session, kb, body.query, body.top_k)
+    hits = search_chunks(state, session, kb, body.query, body.top_k, body.mode, body.rerank)
     return SearchResponse(knowledge_base=kb.name, query=body.query, hits=hits)

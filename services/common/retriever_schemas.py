@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
-SearchMode = Literal["dense", "keyword", "hybrid"]
+from services.common.schemas import SearchMode
 
 MAX_ITEMS_PER_REQUEST = 10_000
 
@@ -60,6 +58,7 @@ class RetrieverSearchRequest(BaseModel):
     query: str = Field(..., min_length=1, max_length=4000)
     top_k: int = Field(5, ge=1, le=1000)
     mode: SearchMode = "hybrid"
+    rerank: bool = Field(False, description="Rescore the fused candidates before cutting to top_k.")
     embedding_model: str = Field(..., min_length=1, max_length=200)
 
 
