@@ -62,13 +62,13 @@ class UseEmbedder:
 class SentenceTransformerEmbedder:
     """Any local sentence-transformers model directory (bge, m3e, MiniLM, ...)."""
 
-    def __init__(self, model_path: str, batch_size: int = 64) -> None:
+    def __init__(self, model_path: str, batch_size: int = 64, device: str = "cpu") -> None:
         from sentence_transformers import SentenceTransformer
 
         path = Path(model_path)
         if not path.is_dir():
             raise NotReadyError(f"embedding model directory not found: {model_path}")
-        self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self._model = SentenceTransformer(str(path), device=device, local_files_only=True)
         self.name = f"st:{path.name}"
         self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
         self._batch_size = batch_size
@@ -93,4 +93,6 @@ def create_embedder(settings: EmbeddingSettings) -> Embedder:
                     "ZHIKU_EMBEDDING__MODEL_PATH must name a local model directory "
                     "for the sentence-transformers backend"
                 )
-            return SentenceTransformerEmbedder(settings.model_path, settings.batch_size)
+            return SentenceTransformerEmbedder(
+                settings.model_path, settings.batch_size, settings.device
+            )

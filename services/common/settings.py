@@ -32,6 +32,9 @@ class EmbeddingSettings(BaseModel):
     )
     batch_size: int = Field(64, ge=1, le=4096)
     threads: int = Field(2, ge=1, le=256)
+    device: str = Field(
+        "cpu", description="torch device of the sentence-transformers backend, e.g. 'cuda:0'."
+    )
 
 
 class LLMSettings(BaseModel):
