@@ -146,3 +146,42 @@ def build_messages(
         messages += [{"role": m.role, "content": m.content} for m in turns[-max_history:]]
     messages.append({"role": "user", "content": _user_turn(req.passages, req.question)})
     return messages
+
+
+REWRITE_PROMPT = (
+    "You rewrite a follow-up question into one standalone search query, in the language of the "
+    "question, resolving pronouns such as 它/他/这个/that/it from the conversation. Reply with the "
+    "query only, no explanation.\n"
+    "把追问改写成一个独立、完整的检索问题，用追问的语言，只输出改写后的问题。"
+)
+_REWRITE_SHOTS = [
+    (
+        "天工X7 的额定功率是多少？",
+        "天工X7 的额定功率为 72 瓦。",
+        "那它的保修期呢？",
+        "天工X7 的保修期是多久？",
+    ),
+    (
+        "Who directs Aurora Ridge Observatory?",
+        "Dr. Helena Marsh directs it.",
+        "When did she take over?",
+        "When did Dr. Helena Marsh take over as director of Aurora Ridge Observatory?",
+    ),
+]
+
+
+def _conversation(history: list[tuple[str, str]], question: str) -> str:
+    lines = [f"{role}: {text.strip()[:500]}" for role, text in history]
+    return "\n".join([*lines, f"follow-up: {question.strip()}"])
+
+
+def build_rewrite_messages(req: GenerationRequest, max_history: int = 4) -> list[dict[str, str]]:
+    """A short few-shot prompt that condenses the conversation and the follow-up into one query."""
+    messages = [{"role": "system", "content": REWRITE_PROMPT}]
+    for user, assistant, follow_up, rewritten in _REWRITE_SHOTS:
+        turns = [("user", user), ("assistant", assistant)]
+        messages.append({"role": "user", "content": _conversation(turns, follow_up)})
+        messages.append({"role": "assistant", "content": rewritten})
+    turns = [(m.role, m.content) for m in req.history if m.role in ("user", "assistant")]
+    messages.append({"role": "user", "content": _conversation(turns[-max_history:], req.question)})
+    return messages

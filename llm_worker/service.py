@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 
 from llm_worker.generator import LlamaGenerator
 from llm_worker.grounding import guard_first_sentence
-from llm_worker.prompts import build_messages
+from llm_worker.prompts import build_messages, build_rewrite_messages
 from services.common.answers import not_found_message
 from services.common.errors import UpstreamError, ZhikuError
 from services.common.schemas import GenerationRequest, StreamEvent
@@ -26,14 +27,20 @@ def publish_error(stream: TokenStream, stream_id: str, exc: BaseException) -> No
         logger.exception("stream %s: could not publish the error event", stream_id)
 
 
+def _pieces(req: GenerationRequest, generator: LlamaGenerator) -> Iterator[str]:
+    """The answer behind the grounding check, or a rewritten query (short, deterministic)."""
+    if req.purpose == "rewrite":
+        return generator.stream(build_rewrite_messages(req), 0.0, req.max_tokens or 64)
+    pieces = generator.stream(build_messages(req), req.temperature, req.max_tokens)
+    passages = [p.text for p in req.passages]
+    return guard_first_sentence(pieces, passages, not_found_message(req.question))
+
+
 def run_generation(req: GenerationRequest, stream: TokenStream, generator: LlamaGenerator) -> None:
     """Publish one token event per piece, then an end event with usage, or an error event."""
     started = time.monotonic()
     try:
-        messages = build_messages(req)
-        pieces = generator.stream(messages, req.temperature, req.max_tokens)
-        passages = [p.text for p in req.passages]
-        for piece in guard_first_sentence(pieces, passages, not_found_message(req.question)):
+        for piece in _pieces(req, generator):
             stream.publish(req.stream_id, StreamEvent(kind="token", text=piece))
         usage = dict(generator.last_usage)
         stream.publish(req.stream_id, StreamEvent(kind="end", usage=usage))

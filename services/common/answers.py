@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from services.common.schemas import AnswerCheck, SentenceCheck
+
 NOT_FOUND_ZH = "文档中没有找到相关答案。"
 NOT_FOUND_EN = "The documents do not contain the answer."
 
@@ -126,3 +128,28 @@ def best_quote(answer: str, passage: str, max_chars: int = 240) -> str:
     wanted = content_units(answer)
     best = max(sentences, key=lambda s: len(wanted & content_units(s)))
     return best[:max_chars]
+
+
+SUPPORTED_AT = 0.5
+_ANSWER_SENTENCE = re.compile(r"(?<=[。！？!?])\s*|(?<=[.;])\s+|\n+")
+
+
+def check_answer(answer: str, passages: list[str]) -> AnswerCheck:
+    """Per sentence: its [n], and whether the cited passages (or all, if none) carry its words."""
+    result = AnswerCheck(
+        unknown_markers=[n for n in cited_indexes(answer) if not 1 <= n <= len(passages)]
+    )
+    for sentence in (s.strip() for s in _ANSWER_SENTENCE.split(answer)):
+        if not sentence or not content_units(sentence):
+            continue
+        markers = [n for n in cited_indexes(sentence) if 1 <= n <= len(passages)]
+        sources = [passages[n - 1] for n in markers] or passages
+        ratio = support_ratio(sentence, sources) if sources else 0.0
+        supported = ratio >= SUPPORTED_AT
+        result.sentences.append(
+            SentenceCheck(
+                text=sentence, citations=markers, support=round(ratio, 3), supported=supported
+            )
+        )
+        result.unsupported += 0 if supported else 1
+    return result

@@ -175,11 +175,30 @@ class Citation(BaseModel):
     score: float
 
 
+class SentenceCheck(BaseModel):
+    text: str
+    citations: list[int] = Field(..., description="The [n] markers in this sentence.")
+    support: float = Field(..., ge=0.0, le=1.0, description="Share of its words in the sources.")
+    supported: bool
+
+
+class AnswerCheck(BaseModel):
+    """How well the answer is backed by the passages the model was given."""
+
+    sentences: list[SentenceCheck] = Field(default_factory=list)
+    unknown_markers: list[int] = Field(
+        default_factory=list, description="[n] that name no passage given to the model."
+    )
+    unsupported: int = Field(0, description="Sentences whose words the sources do not carry.")
+
+
 class ChatResponse(BaseModel):
     answer: str
     citations: list[Citation]
     grounded: bool = Field(..., description="False when the documents held nothing relevant.")
     usage: dict[str, int] = Field(default_factory=dict)
+    query: str = Field("", description="What was searched: the question or its standalone rewrite.")
+    check: AnswerCheck = Field(default_factory=AnswerCheck)
 
 
 # --- generation task (gateway -> llm worker) -------------------------------------------------
@@ -193,9 +212,12 @@ class ContextPassage(BaseModel):
 
 class GenerationRequest(BaseModel):
     stream_id: str
+    purpose: Literal["answer", "rewrite"] = Field(
+        "answer", description="'rewrite': turn a follow-up into a standalone search query."
+    )
     question: str
     history: list[ChatMessage] = Field(default_factory=list)
-    passages: list[ContextPassage]
+    passages: list[ContextPassage] = Field(default_factory=list)
     temperature: float | None = None
     max_tokens: int | None = None
 

@@ -10,16 +10,16 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 from starlette.concurrency import iterate_in_threadpool
 
-from services.common.answers import attribute, best_quote, not_found_message
+from services.common.answers import attribute, best_quote, check_answer, not_found_message
 from services.common.errors import (
     ERROR_TYPES,
-    OverloadedError,
     UpstreamError,
     ValidationFailedError,
     ZhikuError,
 )
 from services.common.models import KnowledgeBase
 from services.common.schemas import (
+    AnswerCheck,
     ChatMessage,
     ChatResponse,
     ChunkHit,
@@ -28,9 +28,10 @@ from services.common.schemas import (
     GenerationRequest,
     StreamEvent,
 )
-from services.common.tasks import GENERATE_TASK
+from services.gateway.rewrite_service import standalone_query
 from services.gateway.search_service import search_chunks
 from services.gateway.state import GatewayState
+from services.gateway.worker_calls import run_on_worker
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ QUOTE_CHARS = 240
 @dataclass
 class PreparedChat:
     question: str
+    query: str  # what was searched: the question, or its standalone rewrite
     hits: list[ChunkHit]
     request: GenerationRequest | None = None
     tokens: list[str] = field(default_factory=list)
@@ -58,12 +60,13 @@ def prepare_chat(
     if messages[-1].role != "user" or not messages[-1].content.strip():
         raise ValidationFailedError("the last message must be a non-empty user message")
     question = messages[-1].content.strip()
-    hits = search_chunks(state, session, kb, question, top_k or state.settings.retrieval.top_k)
+    history = [m for m in messages[:-1] if m.role in ("user", "assistant")]
+    query = standalone_query(state, question, history)
+    hits = search_chunks(state, session, kb, query, top_k or state.settings.retrieval.top_k)
     min_score = state.settings.retrieval.min_score
     if not any((h.dense_score or 0.0) >= min_score for h in hits):
-        logger.info("no chunk reaches %.2f for %r: answering not-found", min_score, question[:80])
-        return PreparedChat(question, [])
-    history = [m for m in messages[:-1] if m.role in ("user", "assistant")]
+        logger.info("no chunk reaches %.2f for %r: answering not-found", min_score, query[:80])
+        return PreparedChat(question, query, [])
     request = GenerationRequest(
         stream_id=uuid.uuid4().hex,
         question=question,
@@ -75,7 +78,7 @@ def prepare_chat(
         temperature=temperature,
         max_tokens=max_tokens,
     )
-    return PreparedChat(question, hits, request)
+    return PreparedChat(question, query, hits, request)
 
 
 def generate(state: GatewayState, chat: PreparedChat) -> Iterator[StreamEvent]:
@@ -84,11 +87,7 @@ def generate(state: GatewayState, chat: PreparedChat) -> Iterator[StreamEvent]:
         yield StreamEvent(kind="token", text=not_found_message(chat.question))
         yield StreamEvent(kind="end")
         return
-    try:
-        state.celery.send_task(GENERATE_TASK, args=[chat.request.model_dump(mode="json")])
-    except Exception as exc:  # the broker's own errors vary by transport
-        raise OverloadedError(f"the generation queue is unavailable: {exc}") from exc
-    yield from state.streams.read(chat.request.stream_id, state.settings.generation_timeout_s)
+    yield from run_on_worker(state, chat.request)
 
 
 def finish(chat: PreparedChat, answer: str, usage: dict[str, int]) -> ChatResponse:
@@ -106,7 +105,14 @@ def finish(chat: PreparedChat, answer: str, usage: dict[str, int]) -> ChatRespon
         )
         for n in indexes
     ]
-    return ChatResponse(answer=answer, citations=citations, grounded=grounded, usage=usage)
+    return ChatResponse(
+        answer=answer,
+        citations=citations,
+        grounded=grounded,
+        usage=usage,
+        query=chat.query,
+        check=check_answer(answer, [h.text for h in chat.hits]) if grounded else AnswerCheck(),
+    )
 
 
 def answer(state: GatewayState, chat: PreparedChat) -> ChatResponse:

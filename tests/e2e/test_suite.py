@@ -274,3 +274,21 @@ def test_deleting_a_document_removes_its_chunks(
         client.get(f"/api/v1/knowledge-bases/{KB}/documents").json()
     )
     assert doc_id not in [d.id for d in docs.data]
+
+
+def test_a_follow_up_is_rewritten_before_retrieval(
+    running_suite: RunningSuite, filled_kb: dict[str, JobPublic]
+) -> None:
+    messages = [
+        {"role": "user", "content": "天工X7 的整机保修期是多久？"},
+        {"role": "assistant", "content": "天工X7 整机保修期为三年 [1]。"},
+        {"role": "user", "content": "那它的额定功率呢？"},
+    ]
+    response = running_suite.client.post(
+        "/api/v1/chat", json={"knowledge_base": KB, "messages": messages}
+    )
+    chat = ChatResponse.model_validate(response.json())
+    assert chat.query != "那它的额定功率呢？"
+    assert "功率" in chat.query
+    assert "72" in chat.answer
+    assert chat.check.sentences and chat.check.unknown_markers == []

@@ -3,6 +3,7 @@ from services.common.answers import (
     NOT_FOUND_ZH,
     attribute,
     best_quote,
+    check_answer,
     cited_indexes,
     not_found_message,
     support_ratio,
@@ -41,3 +42,17 @@ def test_an_unsupported_answer_gets_no_citation() -> None:
 
 def test_best_quote_is_the_sentence_that_answers() -> None:
     assert best_quote("反渗透膜 730 天更换", PASSAGES[1]) == "反渗透膜滤芯每 730 天更换一次。"
+
+
+def test_check_marks_unsupported_sentences_and_unknown_markers() -> None:
+    check = check_answer("PP 棉滤芯每 180 天更换一次 [2]。熊猫喜欢吃竹子 [9]。", PASSAGES)
+    assert [s.supported for s in check.sentences] == [True, False]
+    assert check.sentences[0].citations == [2]
+    assert check.unknown_markers == [9]
+    assert check.unsupported == 1
+
+
+def test_check_uses_all_passages_for_a_sentence_without_marker() -> None:
+    check = check_answer("The observatory was founded in 1987.", PASSAGES)
+    assert check.sentences[0].supported
+    assert check.unsupported == 0

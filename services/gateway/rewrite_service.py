@@ -1,0 +1,51 @@
+"""Multi-turn: a follow-up is rewritten into a standalone query before retrieval."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from services.common.errors import ZhikuError
+from services.common.schemas import ChatMessage, GenerationRequest
+from services.gateway.state import GatewayState
+from services.gateway.worker_calls import run_on_worker
+
+logger = logging.getLogger(__name__)
+
+REWRITE_TIMEOUT_S = 60.0
+MAX_QUERY_CHARS = 300
+
+
+def _clean(text: str) -> str:
+    """The first non-empty line, without the quotes or labels small models like to add."""
+    for line in text.strip().splitlines():
+        line = line.strip().strip("\"'“”「」").removeprefix("follow-up:").strip()
+        if line:
+            return line[:MAX_QUERY_CHARS]
+    return ""
+
+
+def standalone_query(state: GatewayState, question: str, history: list[ChatMessage]) -> str:
+    """The question on a first turn; else the worker's rewrite (the question if that fails)."""
+    if not any(m.role == "user" for m in history):
+        return question
+    request = GenerationRequest(
+        stream_id=uuid.uuid4().hex,
+        purpose="rewrite",
+        question=question,
+        history=history,
+        max_tokens=64,
+    )
+    pieces: list[str] = []
+    try:
+        for event in run_on_worker(state, request, REWRITE_TIMEOUT_S):
+            if event.kind == "token":
+                pieces.append(event.text)
+            elif event.kind == "error":
+                raise ZhikuError(event.text)
+    except ZhikuError as exc:
+        logger.warning("query rewrite failed, searching with the question as asked: %s", exc)
+        return question
+    rewritten = _clean("".join(pieces))
+    logger.info("rewrote %r as %r", question[:80], rewritten[:80])
+    return rewritten or question
