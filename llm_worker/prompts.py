@@ -148,11 +148,12 @@ def build_messages(
     return messages
 
 
+_MARKERS = re.compile(r"\s*\[\d+\]")
 REWRITE_PROMPT = (
     "You rewrite a follow-up question into one standalone search query, in the language of the "
-    "question, resolving pronouns such as 它/他/这个/that/it from the conversation. Reply with the "
-    "query only, no explanation.\n"
-    "把追问改写成一个独立、完整的检索问题，用追问的语言，只输出改写后的问题。"
+    "question, resolving pronouns such as 它/他/这个/that/it from the conversation. Do not answer "
+    "it. Reply with the rewritten question only.\n"
+    "把追问改写成一个独立、完整的问题，用追问的语言。不要回答问题，只输出改写后的问题。"
 )
 _REWRITE_SHOTS = [
     (
@@ -171,8 +172,8 @@ _REWRITE_SHOTS = [
 
 
 def _conversation(history: list[tuple[str, str]], question: str) -> str:
-    lines = [f"{role}: {text.strip()[:500]}" for role, text in history]
-    return "\n".join([*lines, f"follow-up: {question.strip()}"])
+    lines = [f"{role}: {_MARKERS.sub('', text).strip()[:500]}" for role, text in history]
+    return "\n".join([*lines, f"follow-up: {question.strip()}", "rewritten question:"])
 
 
 def build_rewrite_messages(req: GenerationRequest, max_history: int = 4) -> list[dict[str, str]]:

@@ -106,3 +106,25 @@ def test_fixed_prefix_is_identical_across_requests() -> None:
 def test_custom_system_prompt_replaces_the_default() -> None:
     messages = build_messages(_request("What is the default port?"), system_prompt="Be terse.")
     assert messages[0] == {"role": "system", "content": "Be terse."}
+
+
+def test_rewrite_prompt_carries_the_conversation_without_citation_markers() -> None:
+    from llm_worker.prompts import build_rewrite_messages
+    from services.common.schemas import ChatMessage, GenerationRequest
+
+    req = GenerationRequest(
+        stream_id="s",
+        purpose="rewrite",
+        question="那它的功率呢？",
+        history=[
+            ChatMessage(role="user", content="天工X7 保修多久？"),
+            ChatMessage(role="assistant", content="三年 [1]。"),
+        ],
+    )
+    messages = build_rewrite_messages(req)
+    last = messages[-1]["content"]
+    assert messages[0]["role"] == "system"
+    assert "user: 天工X7 保修多久？" in last
+    assert "assistant: 三年。" in last
+    assert "[1]" not in last
+    assert last.endswith("follow-up: 那它的功率呢？\nrewritten question:")
