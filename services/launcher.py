@@ -43,7 +43,8 @@ def suite_commands(settings: Settings, frontend_port: int = 8501) -> dict[str, l
     app = Path(__file__).parents[1] / "frontend" / "app.py"
     streamlit = (
         f"--server.port {frontend_port} --server.address 127.0.0.1 --server.headless true"
-        " --browser.gatherUsageStats false"
+        " --browser.gatherUsageStats false --client.toolbarMode minimal"
+        f" --server.maxUploadSize {max(1, round(settings.max_upload_mb))}"
     )
     return {
         "retriever": _uvicorn("retriever.app:create_app", "127.0.0.1", retriever_port),
