@@ -15,7 +15,7 @@ TITLE = "知库 Zhiku"
 
 def main() -> None:
     """Draw the page: gateway state, sidebar, chat."""
-    st.set_page_config(page_title=TITLE, page_icon="📚", layout="wide")
+    st.set_page_config(page_title=TITLE, page_icon=":material/menu_book:", layout="wide")
     st.title(TITLE)
     st.caption("文档知识问答 / Ask questions about your documents")
     client = state.get_client()

@@ -15,7 +15,7 @@ def show_unreachable(url: str, detail: str = "") -> None:
     st.error(
         f"无法连接网关 / Gateway unreachable at {url}\n\n{START_HINT}"
         + (f"\n\n`{detail}`" if detail else ""),
-        icon="🔌",
+        icon=":material/power_off:",
     )
 
 
@@ -26,7 +26,7 @@ def show_not_ready(health: HealthPublic) -> None:
     )
     st.info(
         "模型加载中，请稍候 / Model loading, please wait…" + (f"\n\n{waiting}" if waiting else ""),
-        icon="⏳",
+        icon=":material/hourglass_top:",
     )
 
 
@@ -35,6 +35,6 @@ def show_error(err: GatewayError, url: str = "") -> None:
     if err.error_type == "unreachable":
         show_unreachable(url or "the gateway", err.error)
     elif err.status_code == 503:
-        st.info(f"模型加载中 / Model loading: {err.error}", icon="⏳")
+        st.info(f"模型加载中 / Model loading: {err.error}", icon=":material/hourglass_top:")
     else:
         st.error(f"{err.error_type}: {err.error}")

@@ -6,15 +6,22 @@ import streamlit as st
 
 from frontend import state
 from frontend.notices import show_error
-from services.common.client import SUPPORTED_EXTENSIONS, GatewayClient, GatewayError
+from services.common.client import (
+    FINISHED_STAGES,
+    SUPPORTED_EXTENSIONS,
+    GatewayClient,
+    GatewayError,
+)
 from services.common.schemas import DocumentPublic, DocumentStatus, JobPublic, JobStage
 
 UPLOADER_ROUND_KEY = "uploader_round"
+UPLOAD_REPORT_KEY = "upload_report"
 JOB_TIMEOUT_S = 1800.0
+# Material icons ship with Streamlit; emoji need a system font that servers often lack.
 STATUS_ICONS = {
-    DocumentStatus.READY: "✅",
-    DocumentStatus.PENDING: "⏳",
-    DocumentStatus.FAILED: "❌",
+    DocumentStatus.READY: ":material/check_circle:",
+    DocumentStatus.PENDING: ":material/hourglass_top:",
+    DocumentStatus.FAILED: ":material/error:",
 }
 
 
@@ -73,6 +80,8 @@ def _create_kb_form(client: GatewayClient) -> None:
 def _upload_section(client: GatewayClient, kb: str) -> None:
     st.subheader("上传文档 / Upload documents")
     round_no = st.session_state.setdefault(UPLOADER_ROUND_KEY, 0)
+    for kind, message in st.session_state.pop(UPLOAD_REPORT_KEY, []):
+        getattr(st, kind)(message)
     files = st.file_uploader(
         "TXT / MD / HTML / PDF / DOCX",
         type=list(SUPPORTED_EXTENSIONS),
@@ -86,35 +95,46 @@ def _upload_section(client: GatewayClient, kb: str) -> None:
     except GatewayError as err:
         show_error(err, client.base_url)
         return
-    for rejected in accepted.rejected:
-        st.error(f"{rejected.filename}: {rejected.error_type}: {rejected.error}")
-    for duplicate in accepted.duplicates:
-        st.info(f"{duplicate.filename}: 已存在 / already in the knowledge base")
-    _follow_jobs(client, accepted.jobs)
-    # A new key empties the uploader for the next batch.
+    report = [("error", f"{r.filename}: {r.error_type}: {r.error}") for r in accepted.rejected]
+    report += [
+        ("info", f"{d.filename}: 已存在 / already in the knowledge base")
+        for d in accepted.duplicates
+    ]
+    try:
+        report += _follow_jobs(client, accepted.jobs)
+    except GatewayError as err:
+        report.append(("error", f"{err.error_type}: {err.error}"))
+    # Rerun with a new uploader key: the uploader empties, the document list refreshes and
+    # the outcome of each file stays on screen above the uploader.
+    st.session_state[UPLOAD_REPORT_KEY] = report
     st.session_state[UPLOADER_ROUND_KEY] = round_no + 1
+    st.rerun()
 
 
 def _job_label(job: JobPublic) -> str:
     return f"{job.filename} · {job.stage.value} · {job.progress:.0%}"
 
 
-def _follow_jobs(client: GatewayClient, jobs: list[JobPublic]) -> None:
-    """One progress bar per file, polled until each job is done or failed."""
+def _job_outcome(job: JobPublic) -> tuple[str, str]:
+    if job.stage is JobStage.DONE:
+        return "success", f"{job.filename} · 完成 / done"
+    return "error", f"{job.filename}: {job.error_type or 'failed'}: {job.error or ''}"
+
+
+def _follow_jobs(client: GatewayClient, jobs: list[JobPublic]) -> list[tuple[str, str]]:
+    """One progress bar per file, polled until each job is done or failed; the outcomes."""
     slots = {job.id: st.empty() for job in jobs}
+    outcomes: dict[str, tuple[str, str]] = {}
     for job in jobs:
         slots[job.id].progress(job.progress, text=_job_label(job))
-    try:
-        for job in client.follow_jobs(list(slots), timeout_s=JOB_TIMEOUT_S):
-            slot = slots[job.id]
-            if job.stage is JobStage.FAILED:
-                slot.error(f"{job.filename}: {job.error_type or 'failed'}: {job.error or ''}")
-            elif job.stage is JobStage.DONE:
-                slot.success(f"{job.filename} · 完成 / done")
-            else:
-                slot.progress(job.progress, text=_job_label(job))
-    except GatewayError as err:
-        show_error(err, client.base_url)
+    for job in client.follow_jobs(list(slots), timeout_s=JOB_TIMEOUT_S):
+        if job.stage in FINISHED_STAGES:
+            outcomes[job.id] = _job_outcome(job)
+            kind, message = outcomes[job.id]
+            getattr(slots[job.id], kind)(message)
+        else:
+            slots[job.id].progress(job.progress, text=_job_label(job))
+    return [outcomes[job.id] for job in jobs]
 
 
 def _documents_section(client: GatewayClient, kb: str) -> None:
@@ -129,12 +149,16 @@ def _documents_section(client: GatewayClient, kb: str) -> None:
 
 
 def _document_row(client: GatewayClient, kb: str, doc: DocumentPublic) -> None:
-    text_col, button_col = st.columns([5, 1], vertical_alignment="center")
+    text_col, button_col = st.columns([4, 1], vertical_alignment="center")
     icon = STATUS_ICONS.get(doc.status, "")
     text_col.markdown(f"{icon} {doc.filename}")
-    detail = doc.error if doc.status is DocumentStatus.FAILED else f"{doc.chunk_count} chunks"
+    detail = (
+        doc.error if doc.status is DocumentStatus.FAILED else f"{doc.chunk_count} 片段 / chunks"
+    )
     text_col.caption(detail or "")
-    if button_col.button("🗑", key=f"delete-doc-{doc.id}", help="删除 / Delete"):
+    if button_col.button(
+        ":material/delete:", key=f"delete-doc-{doc.id}", help="删除 / Delete", type="tertiary"
+    ):
         try:
             client.delete_document(kb, doc.id)
         except GatewayError as err:
