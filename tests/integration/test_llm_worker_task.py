@@ -65,7 +65,7 @@ def test_task_streams_an_answer(worker: ModuleType, redis_url: str) -> None:
 
 def test_invalid_payload_is_reported_on_its_stream(worker: ModuleType, redis_url: str) -> None:
     stream_id = uuid.uuid4().hex
-    worker.generate.apply(args=[{"stream_id": stream_id, "question": "no passages"}])
+    worker.generate.apply(args=[{"stream_id": stream_id, "passages": "not a list"}])
     events = _events(redis_url, stream_id)
     assert [e.kind for e in events] == ["error"]
     assert events[0].error_type == "validation_error"
