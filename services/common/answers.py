@@ -107,14 +107,38 @@ def support_ratio(answer: str, passages: Iterable[str]) -> float:
     return len(units & known) / len(units)
 
 
-def attribute(answer: str, passages: list[str], threshold: float = 0.5) -> list[int]:
-    """The 1-based passages the answer cites, or, when it cites none, the one that supports it."""
+def _best_support(text: str, passages: list[str]) -> tuple[int, float]:
+    """The 1-based passage carrying most of ``text``, and that share."""
+    if not content_units(text):
+        return 1, 0.0
+    scores = [support_ratio(text, [p]) for p in passages]
+    best = max(range(len(scores)), key=scores.__getitem__)
+    return best + 1, scores[best]
+
+
+def attribute(answer: str, passages: list[str], threshold: float = 0.5) -> dict[int, int]:
+    """Each valid marker [n] → the 1-based passage that backs its sentences.
+
+    That is n itself when passage n carries the claim, else the passage that does (small models
+    often number their sources wrongly). An answer with no marker is attributed to the passage
+    supporting it, if any does.
+    """
+    if not passages:
+        return {}
     cited = [n for n in cited_indexes(answer) if 1 <= n <= len(passages)]
-    if cited or not passages:
-        return cited
-    scores = [support_ratio(answer, [p]) if content_units(answer) else 0.0 for p in passages]
-    best = max(range(len(passages)), key=scores.__getitem__)
-    return [best + 1] if scores[best] >= threshold else []
+    if not cited:
+        best, score = _best_support(answer, passages)
+        return {best: best} if score >= threshold else {}
+    sentences = claims(answer)
+    mapping: dict[int, int] = {}
+    for n in cited:
+        claim = " ".join(text for text, markers in sentences if n in markers) or answer
+        if support_ratio(claim, [passages[n - 1]]) >= threshold:
+            mapping[n] = n
+            continue
+        best, score = _best_support(claim, passages)
+        mapping[n] = best if score >= threshold else n
+    return mapping
 
 
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.;])\s+|\n+")
@@ -134,21 +158,41 @@ SUPPORTED_AT = 0.5
 _ANSWER_SENTENCE = re.compile(r"(?<=[。！？!?])\s*|(?<=[.;])\s+|\n+")
 
 
-def check_answer(answer: str, passages: list[str]) -> AnswerCheck:
-    """Per sentence: its [n], and whether the cited passages (or all, if none) carry its words."""
+_LEADING_MARKERS = re.compile(r"^(?:\s*\[\d{1,3}\])+")
+
+
+def claims(answer: str) -> list[tuple[str, list[int]]]:
+    """Answer sentences with their [n]; a marker standing after the full stop joins its sentence."""
+    result: list[tuple[str, list[int]]] = []
+    for piece in (p.strip() for p in _ANSWER_SENTENCE.split(answer)):
+        lead = _LEADING_MARKERS.match(piece)
+        if lead and result:
+            text, before = result[-1]
+            extra = [m for m in cited_indexes(lead.group()) if m not in before]
+            result[-1] = (f"{text} {lead.group().strip()}", before + extra)
+            piece = piece[lead.end() :].strip()
+        if piece and content_units(piece):
+            result.append((piece, cited_indexes(piece)))
+    return result
+
+
+def check_answer(
+    answer: str, passages: list[str], mapping: dict[int, int] | None = None
+) -> AnswerCheck:
+    """Per sentence: its [n], and whether their passages (or all, if none) carry its words."""
+    mapping = attribute(answer, passages) if mapping is None else mapping
     result = AnswerCheck(
-        unknown_markers=[n for n in cited_indexes(answer) if not 1 <= n <= len(passages)]
+        unknown_markers=[n for n in cited_indexes(answer) if not 1 <= n <= len(passages)],
+        remapped={n: p for n, p in mapping.items() if n != p},
     )
-    for sentence in (s.strip() for s in _ANSWER_SENTENCE.split(answer)):
-        if not sentence or not content_units(sentence):
-            continue
-        markers = [n for n in cited_indexes(sentence) if 1 <= n <= len(passages)]
-        sources = [passages[n - 1] for n in markers] or passages
+    for sentence, markers in claims(answer):
+        valid = [n for n in markers if 1 <= n <= len(passages)]
+        sources = [passages[mapping.get(n, n) - 1] for n in valid] or passages
         ratio = support_ratio(sentence, sources) if sources else 0.0
         supported = ratio >= SUPPORTED_AT
         result.sentences.append(
             SentenceCheck(
-                text=sentence, citations=markers, support=round(ratio, 3), supported=supported
+                text=sentence, citations=valid, support=round(ratio, 3), supported=supported
             )
         )
         result.unsupported += 0 if supported else 1

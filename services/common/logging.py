@@ -27,3 +27,5 @@ def configure_logging(level: str = "INFO") -> None:
     )
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # One line per internal HTTP call drowns the service's own log at INFO.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

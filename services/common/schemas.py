@@ -164,6 +164,15 @@ class ChatRequest(BaseModel):
     top_k: int | None = Field(None, ge=1, le=50)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(None, ge=1, le=8192)
+    mode: SearchMode | None = Field(None, description="Retrieval mode; unset: the default.")
+    system_prompt: str | None = Field(
+        None, max_length=4000, description="Replaces zhiku's grounding instructions when set."
+    )
+    conversation_id: int | None = Field(
+        None,
+        description="A saved conversation: its history is read from the database and both "
+        "turns are appended to it; only the last message of `messages` is used.",
+    )
 
 
 class Citation(BaseModel):
@@ -190,6 +199,10 @@ class AnswerCheck(BaseModel):
         default_factory=list, description="[n] that name no passage given to the model."
     )
     unsupported: int = Field(0, description="Sentences whose words the sources do not carry.")
+    remapped: dict[int, int] = Field(
+        default_factory=dict,
+        description="[n] whose passage did not carry the claim → the passage that does.",
+    )
 
 
 class ChatResponse(BaseModel):
@@ -199,6 +212,8 @@ class ChatResponse(BaseModel):
     usage: dict[str, int] = Field(default_factory=dict)
     query: str = Field("", description="What was searched: the question or its standalone rewrite.")
     check: AnswerCheck = Field(default_factory=AnswerCheck)
+    conversation_id: int | None = Field(None, description="The conversation the turn went to.")
+    message_id: int | None = Field(None, description="The stored answer, for feedback.")
 
 
 # --- generation task (gateway -> llm worker) -------------------------------------------------
@@ -220,6 +235,7 @@ class GenerationRequest(BaseModel):
     passages: list[ContextPassage] = Field(default_factory=list)
     temperature: float | None = None
     max_tokens: int | None = None
+    system_prompt: str | None = None
 
 
 class StreamEvent(BaseModel):
@@ -237,3 +253,20 @@ class StreamEvent(BaseModel):
 class HealthPublic(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+# --- knowledge base edits, chunks ------------------------------------------------------------
+
+
+class KnowledgeBaseUpdate(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[\w\-\.\u4e00-\u9fff]+$")
+    description: str | None = Field(None, max_length=1000)
+
+
+class ChunkPublic(BaseModel):
+    chunk_id: int
+    document_id: int
+    document_name: str
+    position: int = Field(..., description="Index of the chunk inside its document.")
+    chunk_count: int = Field(..., description="Chunks in the document.")
+    text: str

@@ -26,12 +26,13 @@ from services.common.schemas import (
     Citation,
     ContextPassage,
     GenerationRequest,
+    SearchMode,
     StreamEvent,
 )
 from services.gateway.rewrite_service import standalone_query
 from services.gateway.search_service import search_chunks
 from services.gateway.state import GatewayState
-from services.gateway.worker_calls import run_on_worker
+from services.gateway.worker_watch import watched_generation
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ def prepare_chat(
     top_k: int | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
+    mode: SearchMode | None = None,
+    system_prompt: str | None = None,
 ) -> PreparedChat:
     """Retrieve for the last user message; no generation when nothing relevant was found."""
     if messages[-1].role != "user" or not messages[-1].content.strip():
@@ -62,7 +65,7 @@ def prepare_chat(
     question = messages[-1].content.strip()
     history = [m for m in messages[:-1] if m.role in ("user", "assistant")]
     query = standalone_query(state, question, history)
-    hits = search_chunks(state, session, kb, query, top_k or state.settings.retrieval.top_k)
+    hits = search_chunks(state, session, kb, query, top_k or state.settings.retrieval.top_k, mode)
     min_score = state.settings.retrieval.min_score
     if not any((h.dense_score or 0.0) >= min_score for h in hits):
         logger.info("no chunk reaches %.2f for %r: answering not-found", min_score, query[:80])
@@ -77,6 +80,7 @@ def prepare_chat(
         ],
         temperature=temperature,
         max_tokens=max_tokens,
+        system_prompt=system_prompt,
     )
     return PreparedChat(question, query, hits, request)
 
@@ -87,23 +91,25 @@ def generate(state: GatewayState, chat: PreparedChat) -> Iterator[StreamEvent]:
         yield StreamEvent(kind="token", text=not_found_message(chat.question))
         yield StreamEvent(kind="end")
         return
-    yield from run_on_worker(state, chat.request)
+    # Fails fast with not_ready when no llm worker is (or stays) alive to answer.
+    yield from watched_generation(state, chat.request)
 
 
 def finish(chat: PreparedChat, answer: str, usage: dict[str, int]) -> ChatResponse:
-    """Citations for every [n] naming a passage; an answer citing none gets its best support."""
+    """Citations for every [n], pointing at the passage that backs it; then the support check."""
     grounded = bool(chat.hits) and not_found_message(chat.question) not in answer
-    indexes = attribute(answer, [h.text for h in chat.hits]) if grounded else []
+    passages = [h.text for h in chat.hits]
+    mapping = attribute(answer, passages) if grounded else {}
     citations = [
         Citation(
             index=n,
-            chunk_id=chat.hits[n - 1].chunk_id,
-            document_id=chat.hits[n - 1].document_id,
-            document_name=chat.hits[n - 1].document_name,
-            quote=best_quote(answer, chat.hits[n - 1].text, QUOTE_CHARS),
-            score=chat.hits[n - 1].score,
+            chunk_id=chat.hits[p - 1].chunk_id,
+            document_id=chat.hits[p - 1].document_id,
+            document_name=chat.hits[p - 1].document_name,
+            quote=best_quote(answer, chat.hits[p - 1].text, QUOTE_CHARS),
+            score=chat.hits[p - 1].score,
         )
-        for n in indexes
+        for n, p in mapping.items()
     ]
     return ChatResponse(
         answer=answer,
@@ -111,7 +117,7 @@ def finish(chat: PreparedChat, answer: str, usage: dict[str, int]) -> ChatRespon
         grounded=grounded,
         usage=usage,
         query=chat.query,
-        check=check_answer(answer, [h.text for h in chat.hits]) if grounded else AnswerCheck(),
+        check=check_answer(answer, passages, mapping) if grounded else AnswerCheck(),
     )
 
 

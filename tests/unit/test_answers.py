@@ -5,6 +5,7 @@ from services.common.answers import (
     best_quote,
     check_answer,
     cited_indexes,
+    claims,
     not_found_message,
     support_ratio,
 )
@@ -27,16 +28,16 @@ def test_cited_indexes_are_distinct_and_ordered() -> None:
 
 
 def test_explicit_markers_win_and_out_of_range_ones_are_dropped() -> None:
-    assert attribute("保修三年 [1] [7]", PASSAGES) == [1]
+    assert attribute("保修期为三年 [1] [7]", PASSAGES) == {1: 1}
 
 
 def test_an_answer_without_markers_is_attributed_to_its_support() -> None:
-    assert attribute("PP 棉滤芯每 180 天更换一次。", PASSAGES) == [2]
-    assert attribute("It was founded in 1987.", PASSAGES) == [3]
+    assert attribute("PP 棉滤芯每 180 天更换一次。", PASSAGES) == {2: 2}
+    assert attribute("It was founded in 1987.", PASSAGES) == {3: 3}
 
 
 def test_an_unsupported_answer_gets_no_citation() -> None:
-    assert attribute("火星咖啡馆的名字叫红色星球。", PASSAGES) == []
+    assert attribute("火星咖啡馆的名字叫红色星球。", PASSAGES) == {}
     assert support_ratio("", PASSAGES) == 1.0  # nothing to check
 
 
@@ -56,3 +57,20 @@ def test_check_uses_all_passages_for_a_sentence_without_marker() -> None:
     check = check_answer("The observatory was founded in 1987.", PASSAGES)
     assert check.sentences[0].supported
     assert check.unsupported == 0
+
+
+def test_a_wrongly_numbered_marker_points_at_the_passage_that_backs_it() -> None:
+    answer = "PP 棉滤芯每 180 天更换一次 [2]。整机保修期为三年 [1]。"
+    assert attribute(answer, PASSAGES) == {2: 2, 1: 1}
+    wrong = "PP 棉滤芯每 180 天更换一次。 [3]"
+    assert attribute(wrong, PASSAGES) == {3: 2}
+    check = check_answer(wrong, PASSAGES)
+    assert check.remapped == {3: 2}
+    assert check.sentences[0].citations == [3] and check.sentences[0].supported
+
+
+def test_a_marker_after_the_full_stop_belongs_to_its_sentence() -> None:
+    assert claims("售后热线为 400-820-7788。 [4] 第二句。") == [
+        ("售后热线为 400-820-7788。 [4]", [4]),
+        ("第二句。", []),
+    ]
