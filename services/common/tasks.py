@@ -27,7 +27,12 @@ def create_celery(settings: Settings, name: str = "zhiku") -> Celery:
     else:
         folder = str(settings.broker_dir.resolve())
         broker = "filesystem://"
-        options = {"data_folder_in": folder, "data_folder_out": folder, "polling_interval": 0.05}
+        options = {
+            "data_folder_in": folder,
+            "data_folder_out": folder,
+            "control_folder": f"{folder}/control",
+            "polling_interval": 0.05,
+        }
     app = Celery(name, broker=broker)
     app.conf.update(
         task_serializer="json",
