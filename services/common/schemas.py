@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; zhiku writes them in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class ErrorPublic(BaseModel):
@@ -37,7 +45,7 @@ class KnowledgeBasePublic(BaseModel):
     embedding_model: str
     embedding_dim: int
     document_count: int = 0
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class KnowledgeBasesPublic(BaseModel):
@@ -66,7 +74,7 @@ class DocumentPublic(BaseModel):
     status: DocumentStatus
     chunk_count: int
     error: str | None = None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class DocumentsPublic(BaseModel):
@@ -95,8 +103,8 @@ class JobPublic(BaseModel):
     progress: float = Field(..., ge=0.0, le=1.0)
     error: str | None = None
     error_type: str | None = None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class JobsPublic(BaseModel):

@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from services.common.models import Document, Job
 from services.common.schemas import DocumentPublic, DocumentStatus, JobPublic, JobStage
-
-
-def utc(moment: datetime) -> datetime:
-    """SQLite hands timestamps back without their zone; they were written in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def document_public(doc: Document, kb_name: str) -> DocumentPublic:
@@ -24,7 +17,7 @@ def document_public(doc: Document, kb_name: str) -> DocumentPublic:
         status=DocumentStatus(doc.status),
         chunk_count=doc.chunk_count,
         error=doc.error,
-        created_at=utc(doc.created_at),
+        created_at=doc.created_at,
     )
 
 
@@ -38,6 +31,6 @@ def job_public(job: Job, kb_name: str) -> JobPublic:
         progress=min(max(job.progress, 0.0), 1.0),
         error=job.error,
         error_type=job.error_type,
-        created_at=utc(job.created_at),
-        updated_at=utc(job.updated_at),
+        created_at=job.created_at,
+        updated_at=job.updated_at,
     )
