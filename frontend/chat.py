@@ -1,89 +1,98 @@
-"""Main area: the chat with streamed answers and their sources."""
+"""The chat page: a saved conversation with streamed answers, sources, copy and feedback."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import streamlit as st
 
 from frontend import state
+from frontend.citations import render_actions, render_sources
+from frontend.i18n import t
 from frontend.notices import show_error
+from frontend.sidebar import render_sidebar
 from services.common.client import GatewayClient, GatewayError
-from services.common.schemas import ChatResponse, Citation
-
-# Enough turns for follow-up questions without filling the model's context.
-HISTORY_TURNS = 6
-PLACEHOLDER = "向知识库提问… / Ask the knowledge base…"
-PLACEHOLDER_NO_KB = "请先选择或创建知识库 / Pick or create a knowledge base first"
+from services.common.conversation_schemas import ConversationMessagePublic
+from services.common.schemas import ChatResponse
 
 
-def render_chat(client: GatewayClient, kb: str | None) -> None:
-    """Draw the conversation of the picked knowledge base and answer a new question."""
-    turns = state.history(kb) if kb else []
-    for turn in turns:
-        with st.chat_message(turn["role"]):
-            st.markdown(turn["content"])
-            _render_sources(turn.get("citations", []))
-    question = st.chat_input(PLACEHOLDER if kb else PLACEHOLDER_NO_KB, disabled=kb is None)
-    if not question or kb is None:
-        return
+def chat_page() -> None:
+    """Sidebar, then the open conversation and the question box."""
+    client = state.get_client()
+    kb = render_sidebar(client)
+    messages = _load_messages(client) if kb else []
+    if kb and not messages:
+        st.caption(t("welcome"))
+    for message in messages:
+        _render_message(client, kb or "", message)
+    question = st.chat_input(
+        t("placeholder") if kb else t("placeholder_no_kb"), disabled=kb is None
+    )
+    if question and kb:
+        _ask(client, kb, question)
+
+
+def _load_messages(client: GatewayClient) -> list[ConversationMessagePublic]:
+    conversation_id = state.current_conversation()
+    if conversation_id is None:
+        return []
+    try:
+        return client.get_conversation(conversation_id).messages
+    except GatewayError as err:
+        if err.status_code == 404:  # deleted meanwhile (another tab): start afresh
+            state.set_conversation(None)
+            return []
+        show_error(err, client.base_url)
+        return []
+
+
+def _render_message(client: GatewayClient, kb: str, message: ConversationMessagePublic) -> None:
+    with st.chat_message(message.role):
+        st.markdown(message.content)
+        if message.role != "assistant":
+            return
+        if not message.grounded:
+            st.caption(t("not_grounded"))
+        render_sources(client, kb, str(message.id), message.citations)
+        render_actions(client, kb, message)
+
+
+def _ask(client: GatewayClient, kb: str, question: str) -> None:
+    """Open a conversation on the first question, stream the answer, then redraw from storage."""
     with st.chat_message("user"):
         st.markdown(question)
-    turns.append({"role": "user", "content": question})
-    with st.chat_message("assistant"):
-        reply = _stream_answer(client, kb, turns)
-    if reply is None:
-        turns.pop()  # keep the question out of the history so it can simply be asked again
+    conversation_id = state.current_conversation()
+    try:
+        if conversation_id is None:
+            conversation_id = client.create_conversation(kb, question).id
+            state.set_conversation(conversation_id)
+    except GatewayError as err:
+        show_error(err, client.base_url)
         return
-    turns.append({"role": "assistant", "content": reply.answer, "citations": reply.citations})
-
-
-def wire_messages(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The last turns as chat messages for the gateway (citations left out)."""
-    recent = turns[-HISTORY_TURNS:]
-    return [{"role": turn["role"], "content": turn["content"]} for turn in recent]
+    with st.chat_message("assistant"):
+        reply = _stream_answer(client, kb, question, conversation_id)
+    if reply is not None:
+        st.rerun()  # the stored turn now carries its ids: chips and feedback come with it
 
 
 def _stream_answer(
-    client: GatewayClient, kb: str, turns: list[dict[str, Any]]
+    client: GatewayClient, kb: str, question: str, conversation_id: int
 ) -> ChatResponse | None:
     final: list[ChatResponse] = []
+    top_k, options = state.chat_options(conversation_id)
 
     def tokens() -> Iterator[str]:
-        for item in client.chat_stream(kb, wire_messages(turns)):
+        messages = [{"role": "user", "content": question}]
+        for item in client.chat_stream(kb, messages, top_k=top_k, options=options):
             if isinstance(item, ChatResponse):
                 final.append(item)
             else:
                 yield item
 
     try:
-        with st.spinner("检索与生成中 / Retrieving and generating…"):
-            streamed = st.write_stream(tokens())
+        with st.spinner(t("thinking")):
+            st.write_stream(tokens())
     except GatewayError as err:
         show_error(err, client.base_url)
         return None
-    if not final:
-        return None
-    reply = final[0]
-    if not isinstance(streamed, str) or streamed.strip() != reply.answer.strip():
-        # The gateway may replace the streamed draft (e.g. an ungrounded answer): show the final.
-        st.markdown(reply.answer)
-    if not reply.grounded:
-        st.caption("文档中未找到依据 / Not found in the documents")
-    _render_sources(reply.citations)
-    return reply
-
-
-def format_citation(citation: Citation) -> str:
-    """One source as Markdown: ``[n] document`` and the quoted text."""
-    quote = "\n".join(f"> {line}" for line in citation.quote.strip().splitlines())
-    return f"**[{citation.index}] {citation.document_name}**\n\n{quote}"
-
-
-def _render_sources(citations: list[Citation]) -> None:
-    if not citations:
-        return
-    with st.expander(f"引用 / Sources ({len(citations)})"):
-        for citation in citations:
-            st.markdown(format_citation(citation))
+    return final[0] if final else None

@@ -1,40 +1,52 @@
-"""How the web app tells the user about the gateway's state and errors."""
+"""How the web app tells the user about the gateway's state and errors, and what to do."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from frontend.i18n import t
 from services.common.client import GatewayError
 from services.common.schemas import HealthPublic
 
-START_HINT = "启动网关 / Start it with: `make run`"
+AUTH_STATUSES = (401, 403)
 
 
 def show_unreachable(url: str, detail: str = "") -> None:
     """The error box shown when the gateway does not answer."""
     st.error(
-        f"无法连接网关 / Gateway unreachable at {url}\n\n{START_HINT}"
+        t("unreachable", url=url)
+        + "\n\n"
+        + t("start_hint")
         + (f"\n\n`{detail}`" if detail else ""),
         icon=":material/power_off:",
     )
 
 
+def failing_checks(health: HealthPublic) -> str:
+    """The checks of /readyz that are not ok, as ``name: state``."""
+    return ", ".join(f"{name}: {state}" for name, state in health.checks.items() if state != "ok")
+
+
 def show_not_ready(health: HealthPublic) -> None:
     """The note shown while the gateway answers 503 on /readyz (a model or service loading)."""
-    waiting = ", ".join(
-        f"{name}: {state}" for name, state in health.checks.items() if state != "ok"
-    )
+    waiting = failing_checks(health)
     st.info(
-        "模型加载中，请稍候 / Model loading, please wait…" + (f"\n\n{waiting}" if waiting else ""),
+        t("loading")
+        + (f"\n\n{t('loading_checks', checks=waiting)}" if waiting else "")
+        + f"\n\n{t('loading_hint')}",
         icon=":material/hourglass_top:",
     )
 
 
 def show_error(err: GatewayError, url: str = "") -> None:
-    """Show a gateway error in the clearest form for its kind."""
+    """Show a gateway error in the clearest form for its kind, with what to do about it."""
     if err.error_type == "unreachable":
         show_unreachable(url or "the gateway", err.error)
+    elif err.status_code in AUTH_STATUSES:
+        st.error(t("auth", status=err.status_code), icon=":material/key_off:")
+    elif err.error_type == "timeout":
+        st.warning(t("timeout", error=err.error), icon=":material/timer_off:")
     elif err.status_code == 503:
-        st.info(f"模型加载中 / Model loading: {err.error}", icon=":material/hourglass_top:")
+        st.info(f"{t('loading')}\n\n`{err.error}`", icon=":material/hourglass_top:")
     else:
-        st.error(f"{err.error_type}: {err.error}")
+        st.error(f"{err.error_type}: {err.error}", icon=":material/error:")

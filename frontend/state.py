@@ -1,17 +1,28 @@
-"""Per-session state of the web app: the gateway client, the chosen knowledge base, chat history."""
+"""Per-session state of the web app: the gateway client, the knowledge base, the open chat."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import streamlit as st
 
-from services.common.client import DEFAULT_GATEWAY_URL, GatewayClient
+from services.common.client import DEFAULT_GATEWAY_URL, ChatOptions, GatewayClient
+from services.common.schemas import SearchMode
 
 CLIENT_KEY = "client"
 KB_KEY = "knowledge_base"
-HISTORY_KEY = "history"
+CONVERSATION_KEY = "conversation"
+# Widget keys of the chat settings (kept across page switches by persist_state="session").
+MODE_KEY, TOP_K_KEY, TEMPERATURE_KEY = "set_mode", "set_top_k", "set_temperature"
+MAX_TOKENS_KEY, SYSTEM_PROMPT_KEY = "set_max_tokens", "set_system_prompt"
+DEFAULT_SETTINGS: dict[str, object] = {
+    MODE_KEY: "hybrid",
+    TOP_K_KEY: 5,
+    TEMPERATURE_KEY: 0.2,
+    MAX_TOKENS_KEY: 512,
+    SYSTEM_PROMPT_KEY: "",
+}
+MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "keyword")
 
 
 def gateway_url() -> str:
@@ -29,17 +40,45 @@ def get_client() -> GatewayClient:
 
 
 def current_kb() -> str | None:
-    """The knowledge base picked in the sidebar, if any."""
+    """The knowledge base picked, if any."""
     value = st.session_state.get(KB_KEY)
     return value if isinstance(value, str) and value else None
 
 
 def set_kb(name: str | None) -> None:
-    """Pick a knowledge base."""
+    """Pick a knowledge base; the open conversation belongs to the previous one, so it closes."""
+    if name != current_kb():
+        set_conversation(None)
     st.session_state[KB_KEY] = name
 
 
-def history(kb: str) -> list[dict[str, Any]]:
-    """Chat turns of one knowledge base: dicts with role, content and (assistant) citations."""
-    all_history: dict[str, list[dict[str, Any]]] = st.session_state.setdefault(HISTORY_KEY, {})
-    return all_history.setdefault(kb, [])
+def current_conversation() -> int | None:
+    """The saved conversation open in the chat, if any."""
+    value = st.session_state.get(CONVERSATION_KEY)
+    return value if isinstance(value, int) else None
+
+
+def set_conversation(conversation_id: int | None) -> None:
+    """Open a saved conversation (None: a new chat)."""
+    st.session_state[CONVERSATION_KEY] = conversation_id
+
+
+def init_settings() -> None:
+    """Sensible defaults for the chat settings, set once per session."""
+    for key, value in DEFAULT_SETTINGS.items():
+        st.session_state.setdefault(key, value)
+
+
+def chat_options(conversation_id: int | None) -> tuple[int, ChatOptions]:
+    """Top-k and the other per-request settings from the sidebar."""
+    init_settings()
+    mode = st.session_state[MODE_KEY]
+    prompt = str(st.session_state[SYSTEM_PROMPT_KEY] or "").strip()
+    options = ChatOptions(
+        mode=mode if mode in MODES else None,
+        temperature=float(st.session_state[TEMPERATURE_KEY]),
+        max_tokens=int(st.session_state[MAX_TOKENS_KEY]),
+        system_prompt=prompt or None,
+        conversation_id=conversation_id,
+    )
+    return int(st.session_state[TOP_K_KEY]), options

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from bs4 import BeautifulSoup
 from charset_normalizer import from_bytes
-from langchain_community.document_loaders import Docx2txtLoader, PyPDFLoader
+from langchain_community.document_loaders import Docx2txtLoader
 
+from ingestion import pdf_extract
 from services.common.errors import DocumentParseError, EmptyInputError, UnsupportedFileTypeError
-from services.common.filetypes import SUPPORTED_LIST, SUPPORTED_TYPES, UNICODE_BOMS
+from services.common.filetypes import SUPPORTED_LIST, SUPPORTED_TYPES, UNICODE_BOMS, check_docx
+from services.common.settings import ParsingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -66,15 +71,17 @@ def normalize_text(text: str) -> str:
     return text.strip()
 
 
-def load_text(path: Path, kind: str) -> str:
-    """Return the plain text of the document at ``path``, parsed as ``kind``."""
+def load_text(path: Path, kind: str, limits: ParsingSettings | None = None) -> str:
+    """Return the plain text of the document at ``path``, parsed as ``kind`` within limits."""
+    limits = limits or ParsingSettings()
     if kind not in SUPPORTED_TYPES:
         raise UnsupportedFileTypeError(
             f"unsupported file type '{kind}'; supported types: {SUPPORTED_LIST}"
         )
     if kind == "pdf":
-        raw = _load_pdf(path)
+        raw = _load_pdf(path, limits)
     elif kind == "docx":
+        check_docx(path, path.name, limits.max_unpacked_mb, limits.max_compression_ratio)
         raw = _load_docx(path)
     else:
         data = _read_bytes(path)
@@ -102,13 +109,31 @@ def _read_bytes(path: Path) -> bytes:
         raise DocumentParseError(f"could not read file: {_reason(exc)}") from exc
 
 
-def _load_pdf(path: Path) -> str:
+def _load_pdf(path: Path, limits: ParsingSettings) -> str:
+    """Pages extracted by a child process with a time limit, a memory cap and a page limit."""
+    args = [str(path), str(limits.pdf_max_pages), str(limits.pdf_max_memory_mb)]
     try:
-        pages = PyPDFLoader(str(path), mode="page").load()
-    # pypdf raises many unrelated types (PdfReadError, ValueError, KeyError…) on damaged files.
-    except Exception as exc:
-        raise DocumentParseError(f"could not read PDF: {_reason(exc)}") from exc
-    return "\n\n".join(page.page_content for page in pages)
+        proc = subprocess.run(
+            [sys.executable, pdf_extract.__file__, *args],
+            capture_output=True,
+            timeout=limits.pdf_timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise DocumentParseError(
+            f"reading the PDF took longer than {limits.pdf_timeout_s:g} s "
+            "(ZHIKU_PARSING__PDF_TIMEOUT_S); refused"
+        ) from exc
+    if proc.returncode in (pdf_extract.OK, pdf_extract.FAILED) and proc.stdout:
+        result = json.loads(proc.stdout)
+        if "error" in result:
+            raise DocumentParseError(str(result["error"]))
+        return "\n\n".join(result["pages"])
+    logger.warning("PDF child exited %d: %s", proc.returncode, proc.stderr[-500:])
+    raise DocumentParseError(
+        f"reading the PDF needed more than {limits.pdf_max_memory_mb} MB "
+        "(ZHIKU_PARSING__PDF_MAX_MEMORY_MB) or crashed the parser; refused"
+    )
 
 
 def _load_docx(path: Path) -> str:

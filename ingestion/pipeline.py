@@ -94,7 +94,8 @@ def _run(ctx: IngestionContext, job_id: str, doc: Document, kb: KnowledgeBase) -
             f"worker embeds with {ctx.embedder.name} ({ctx.embedder.dim}d)"
         )
     _progress(ctx, job_id, "parsing", 0.02)
-    text = load_text(Path(doc.storage_path), KIND_BY_CONTENT_TYPE.get(doc.content_type, "txt"))
+    kind = KIND_BY_CONTENT_TYPE.get(doc.content_type, "txt")
+    text = load_text(Path(doc.storage_path), kind, ctx.settings.parsing)
     _progress(ctx, job_id, "chunking", 0.1)
     texts = chunk_text(text, ctx.settings.chunking.size, ctx.settings.chunking.overlap)
     if not texts:
@@ -124,6 +125,10 @@ def ingest_job(ctx: IngestionContext, job_id: str) -> None:
     if job is None or doc is None or kb is None:
         logger.warning("job %s: its document is gone; nothing to do", job_id)
         return
+    if job.stage in ("done", "failed"):
+        # A message redelivered after the start-up reconciliation already queued it again.
+        logger.info("job %s: already %s; not run again", job_id, job.stage)
+        return
     try:
         count = _run(ctx, job_id, doc, kb)
     except ZhikuError as exc:
@@ -142,4 +147,5 @@ def ingest_job(ctx: IngestionContext, job_id: str) -> None:
         job_row = session.get(Job, job_id)
         if job_row is not None:
             job_row.stage, job_row.progress = "done", 1.0
+            job_row.error = job_row.error_type = None  # a note left by a resumed run
     logger.info("job %s: %s indexed as %d chunks", job_id, doc.filename, count)

@@ -8,8 +8,10 @@ import threading
 from celery.signals import worker_ready
 
 from ingestion.pipeline import IngestionContext, ingest_job
+from ingestion.reconcile import reconcile, wait_for_retriever
 from services.common.db import make_engine, make_sessionmaker
 from services.common.embedding import create_embedder
+from services.common.heartbeat import start_beating
 from services.common.logging import configure_logging, request_id
 from services.common.retriever_client import RetrieverClient
 from services.common.settings import Settings
@@ -42,9 +44,33 @@ def get_context() -> IngestionContext:
         return _context
 
 
+def enqueue_job(job_id: str) -> None:
+    """Put an ingestion job (back) on this deployment's queue."""
+    app.send_task(INGEST_TASK, args=[job_id])
+
+
 @worker_ready.connect
 def _load_at_start(**_kwargs: object) -> None:
-    get_context()
+    ctx = get_context()
+    start_beating(settings, "ingestion", {"embedder": ctx.embedder.name})
+    # Before the first task: finish what a stopped worker left and make the indexes agree.
+    if not wait_for_retriever(ctx):
+        logger.error("retriever not ready: start-up reconciliation skipped")
+        return
+    try:
+        report = reconcile(ctx, enqueue_job)
+    except Exception:  # the worker is still useful without it; the log says what to look at
+        logger.exception("start-up reconciliation failed")
+        return
+    logger.info(
+        "start-up reconciliation: %d jobs queued again, %d failed, %d chunks embedded again, "
+        "%d rows and %d vectors removed",
+        len(report.requeued),
+        len(report.failed),
+        report.reembedded,
+        report.removed_rows,
+        report.removed_vectors,
+    )
 
 
 @app.task(name=INGEST_TASK)

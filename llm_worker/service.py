@@ -31,7 +31,8 @@ def _pieces(req: GenerationRequest, generator: LlamaGenerator) -> Iterator[str]:
     """The answer behind the grounding check, or a rewritten query (short, deterministic)."""
     if req.purpose == "rewrite":
         return generator.stream(build_rewrite_messages(req), 0.0, req.max_tokens or 64)
-    pieces = generator.stream(build_messages(req), req.temperature, req.max_tokens)
+    messages = build_messages(req, system_prompt=req.system_prompt)
+    pieces = generator.stream(messages, req.temperature, req.max_tokens)
     passages = [p.text for p in req.passages]
     return guard_first_sentence(pieces, passages, not_found_message(req.question))
 

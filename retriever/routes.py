@@ -16,6 +16,7 @@ from services.common.retriever_schemas import (
     IndexDeleteRequest,
     IndexDeleteResponse,
     IndexDropResponse,
+    IndexIds,
     IndexStats,
     RetrieverSearchRequest,
     RetrieverSearchResponse,
@@ -76,8 +77,16 @@ def index_stats(kb_id: KbId, store: StoreDep) -> IndexStats:
     return store.stats(kb_id)
 
 
+@router.get("/internal/indexes/{kb_id}/ids", tags=["internal"])
+def index_ids(kb_id: KbId, store: StoreDep) -> IndexIds:
+    """Every chunk id in an index, so the ingestion worker can reconcile it with the database."""
+    ids = store.ids(kb_id)
+    return IndexIds(ids=ids, count=len(ids))
+
+
 @router.post("/internal/search", tags=["internal"])
 def search(body: RetrieverSearchRequest, state: StateDep) -> RetrieverSearchResponse:
     """Dense, keyword or hybrid (RRF) search in one knowledge base."""
     embedder = None if body.mode == "keyword" else state.require_embedder()
-    return RetrieverSearchResponse(hits=service.search(state.store, embedder, body))
+    hits = service.search(state.store, embedder, body, state.settings.retrieval)
+    return RetrieverSearchResponse(hits=hits)

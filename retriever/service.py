@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from retriever.fusion import reciprocal_rank_fusion
 from retriever.kb_index import ChunkRecord, KbIndex
+from retriever.rerank import Candidate, ChunkTexts, get_reranker
 from retriever.store import IndexStore
 from services.common.embedding import Embedder
 from services.common.errors import (
@@ -19,6 +20,7 @@ from services.common.errors import (
     ValidationFailedError,
 )
 from services.common.retriever_schemas import IndexAddRequest, RetrieverHit, RetrieverSearchRequest
+from services.common.settings import RetrievalSettings
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +76,42 @@ def add_chunks(
         for item in unique.values()
     ]
     total = store.upsert(kb_id, req.embedding_model, req.dim, records)
+    # Rerankers read candidate texts; the indexes themselves keep only terms and vectors.
+    ChunkTexts(store.directory(kb_id)).put((r.chunk_id, r.text) for r in records)
     return len(records), total
 
 
 def search(
+    store: IndexStore,
+    embedder: Embedder | None,
+    req: RetrieverSearchRequest,
+    retrieval: RetrievalSettings | None = None,
+) -> list[RetrieverHit]:
+    """Rank the chunks of ``req.kb_id`` for ``req.query``, reranked when asked, best first."""
+    if not req.rerank:
+        return _search(store, embedder, req)
+    # Rescore a deeper candidate list than asked for, then cut to top_k.
+    depth = max(req.top_k * 4, 20)
+    candidates = _search(store, embedder, req.model_copy(update={"top_k": depth}))
+    if len(candidates) < 2:
+        return candidates[: req.top_k]
+    reranker = get_reranker(retrieval or RetrievalSettings())
+    ids = [hit.chunk_id for hit in candidates]
+    texts = ChunkTexts(store.directory(req.kb_id)).get(ids) if reranker.needs_text else {}
+    order = reranker.rerank(
+        req.query,
+        [
+            Candidate(h.chunk_id, texts.get(h.chunk_id, ""), h.dense_score, h.keyword_score)
+            for h in candidates
+        ],
+    )
+    by_id = {hit.chunk_id: hit for hit in candidates}
+    return [by_id[cid] for cid in order[: req.top_k]]
+
+
+def _search(
     store: IndexStore, embedder: Embedder | None, req: RetrieverSearchRequest
 ) -> list[RetrieverHit]:
-    """Rank the chunks of ``req.kb_id`` for ``req.query`` in the requested mode, best first."""
     with store.read(req.kb_id) as kb:
         if kb is None or kb.count == 0:
             return []

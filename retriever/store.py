@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +43,11 @@ class IndexStore:
             if kb is None:
                 return IndexStats(count=0, embedding_model=None, dim=None)
             return IndexStats(count=kb.count, embedding_model=kb.embedding_model, dim=kb.dim)
+
+    def ids(self, kb_id: int) -> list[int]:
+        """Every chunk id of one index, ascending (empty when it does not exist)."""
+        with self.read(kb_id) as kb:
+            return sorted(kb.documents) if kb is not None else []
 
     def upsert(self, kb_id: int, embedding_model: str, dim: int, records: list[ChunkRecord]) -> int:
         """Add or replace chunks and persist; answers the index's count afterwards."""
@@ -93,13 +99,39 @@ class IndexStore:
         with self._registry_lock:
             if kb_id in self._loaded:
                 return self._loaded[kb_id]
+        # A writer killed mid-save leaves its temporary file; the renamed files never are torn.
+        for leftover in self.directory(kb_id).glob(".*.tmp"):
+            logger.warning("index %d: removing %s left by an interrupted save", kb_id, leftover)
+            leftover.unlink(missing_ok=True)
         try:
             kb = KbIndex.load(self.directory(kb_id))
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            logger.exception("index %d: cannot be loaded", kb_id)
-            raise ZhikuError(f"the index of knowledge base {kb_id} cannot be read: {exc}") from exc
+            kb = None
+            self._quarantine(kb_id, exc)
         self._set(kb_id, kb)
         return kb
+
+    def _quarantine(self, kb_id: int, exc: Exception) -> None:
+        """Move an unreadable index aside and serve an empty one in its place."""
+        # The database holds every chunk, so the ingestion worker's reconciliation rebuilds the
+        # index from it; refusing every request until someone intervenes would help nobody.
+        directory = self.directory(kb_id)
+        aside = directory.with_name(f"{kb_id}.corrupt-{time.time_ns()}")
+        try:
+            directory.rename(aside)
+        except OSError as move_exc:
+            raise ZhikuError(
+                f"the index of knowledge base {kb_id} cannot be read ({exc}) "
+                f"nor moved aside ({move_exc})"
+            ) from exc
+        logger.error(
+            "INDEX CORRUPT: knowledge base %d cannot be loaded (%s: %s); moved to %s and "
+            "serving an empty index until the ingestion worker rebuilds it from the database",
+            kb_id,
+            type(exc).__name__,
+            exc,
+            aside,
+        )
 
     def _set(self, kb_id: int, kb: KbIndex | None) -> None:
         with self._registry_lock:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from services.common.db import upgrade_database
+from services.common import api_keys
+from services.common.db import make_engine, make_sessionmaker, upgrade_database
 from services.common.logging import configure_logging
 from services.common.settings import Settings
 from services.common.tasks import ingest_queue, llm_queue
@@ -100,6 +101,21 @@ def wait_ready(url: str, procs: dict[str, subprocess.Popen[bytes]], timeout_s: f
     raise TimeoutError(f"{url} not ready after {timeout_s:.0f} s")
 
 
+def _check_exposure(settings: Settings) -> None:
+    """Refuse a network-wide gateway with no API keys before starting anything."""
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            count = api_keys.active_count(session)
+    finally:
+        engine.dispose()
+    problem = api_keys.exposure_problem(settings.gateway_host, count)
+    if problem:
+        sys.exit(f"zhiku: {problem}")
+    if not count:
+        print("no API keys: the API serves localhost only ('zhiku keys create --admin' adds one)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run every zhiku process locally.")
     parser.add_argument("--frontend-port", type=int, default=8501)
@@ -109,6 +125,7 @@ def main() -> None:
     configure_logging(settings.log_level)
     settings.ensure_dirs()
     upgrade_database(settings.sqlalchemy_url)
+    _check_exposure(settings)
     commands = suite_commands(settings, args.frontend_port)
     if args.no_frontend:
         commands.pop("frontend")

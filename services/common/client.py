@@ -2,31 +2,54 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import mimetypes
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from services.common.errors import ERROR_TYPES
+from services.common.client_sse import (
+    GatewayError,
+    SseEvent,
+    chat_events,
+    error_from_response,
+    parse_sse,
+)
+from services.common.conversation_schemas import (
+    ConversationDetail,
+    ConversationPublic,
+    ConversationsPublic,
+    FeedbackCreate,
+    FeedbackPublic,
+)
 from services.common.schemas import (
     ChatMessage,
     ChatResponse,
+    ChunkPublic,
     DocumentsPublic,
     HealthPublic,
     JobPublic,
     JobStage,
     KnowledgeBasePublic,
     KnowledgeBasesPublic,
+    SearchMode,
     SearchResponse,
     UploadAccepted,
 )
+
+__all__ = [
+    "ChatOptions",
+    "GatewayClient",
+    "GatewayError",
+    "SseEvent",
+    "error_from_response",
+    "parse_sse",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,70 +62,15 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 MessageLike = ChatMessage | dict[str, str]
 
 
-class GatewayError(Exception):
-    """An error answered by the gateway (or 0 / ``unreachable`` when it could not be reached)."""
-
-    def __init__(self, status_code: int, error: str, error_type: str) -> None:
-        super().__init__(f"{error_type}: {error}")
-        self.status_code = status_code
-        self.error = error
-        self.error_type = error_type
-
-
 @dataclass
-class SseEvent:
-    """One Server-Sent Event: its name and its (joined) data lines."""
+class ChatOptions:
+    """Per-request chat settings; None keeps the gateway's default."""
 
-    event: str = "message"
-    data: str = ""
-
-
-def parse_sse(lines: Iterable[str]) -> Iterator[SseEvent]:
-    """Events of a ``text/event-stream`` body given line by line (comments and pings skipped)."""
-    name = ""
-    data: list[str] = []
-    for raw in lines:
-        line = raw.rstrip("\r\n")
-        if not line:
-            if data or name:
-                yield SseEvent(event=name or "message", data="\n".join(data))
-            name, data = "", []
-            continue
-        if line.startswith(":"):
-            continue
-        key, _, value = line.partition(":")
-        # The spec strips exactly one space after the colon.
-        value = value[1:] if value.startswith(" ") else value
-        if key == "event":
-            name = value
-        elif key == "data":
-            data.append(value)
-    if data:
-        yield SseEvent(event=name or "message", data="\n".join(data))
-
-
-def error_from_response(response: httpx.Response) -> GatewayError:
-    """Build the GatewayError of an error response from its ``{error, error_type}`` body."""
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        body = None
-    if isinstance(body, dict) and "error" in body:
-        return GatewayError(
-            response.status_code, str(body["error"]), str(body.get("error_type", "http_error"))
-        )
-    text = response.text.strip()[:500] or response.reason_phrase
-    return GatewayError(response.status_code, text, "http_error")
-
-
-def _error_from_event(data: str) -> GatewayError:
-    try:
-        body = json.loads(data)
-    except json.JSONDecodeError:
-        body = {"error": data}
-    error_type = str(body.get("error_type", "upstream_error"))
-    cls = ERROR_TYPES.get(error_type)
-    return GatewayError(cls.status_code if cls else 502, str(body.get("error", "")), error_type)
+    mode: SearchMode | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    system_prompt: str | None = None
+    conversation_id: int | None = None
 
 
 class GatewayClient:
@@ -244,25 +212,42 @@ class GatewayClient:
                 raise GatewayError(0, f"jobs still running after {timeout_s:.0f} s", "timeout")
             time.sleep(interval_s)
 
-    def search(self, kb: str, query: str, top_k: int = 5) -> SearchResponse:
-        """Hybrid search over a knowledge base."""
-        body = {"knowledge_base": kb, "query": query, "top_k": top_k}
+    def search(
+        self,
+        kb: str,
+        query: str,
+        top_k: int = 5,
+        mode: SearchMode | None = None,
+        rerank: bool | None = None,
+    ) -> SearchResponse:
+        """Search a knowledge base (hybrid unless another mode is given)."""
+        body = {"knowledge_base": kb, "query": query, "top_k": top_k, "mode": mode}
+        if rerank is not None:
+            body["rerank"] = rerank
         return self._get_model(SearchResponse, "POST", "/api/v1/search", json=body)
 
     def chat(
-        self, kb: str, messages: Sequence[MessageLike], top_k: int | None = None
+        self,
+        kb: str,
+        messages: Sequence[MessageLike],
+        top_k: int | None = None,
+        options: ChatOptions | None = None,
     ) -> ChatResponse:
         """Answer the last user message from the knowledge base, with citations."""
-        body = _chat_body(kb, messages, stream=False, top_k=top_k)
+        body = _chat_body(kb, messages, stream=False, top_k=top_k, options=options)
         return self._get_model(
             ChatResponse, "POST", "/api/v1/chat", json=body, timeout=self.chat_timeout
         )
 
     def chat_stream(
-        self, kb: str, messages: Sequence[MessageLike], top_k: int | None = None
+        self,
+        kb: str,
+        messages: Sequence[MessageLike],
+        top_k: int | None = None,
+        options: ChatOptions | None = None,
     ) -> Iterator[str | ChatResponse]:
         """Stream the answer: token texts as they come, then the final ChatResponse."""
-        body = _chat_body(kb, messages, stream=True, top_k=top_k)
+        body = _chat_body(kb, messages, stream=True, top_k=top_k, options=options)
         headers = {"Accept": "text/event-stream"}
         try:
             with self._http.stream(
@@ -271,30 +256,72 @@ class GatewayClient:
                 if response.is_error:
                     response.read()
                     raise error_from_response(response)
-                yield from _chat_events(response.iter_lines())
+                yield from chat_events(response.iter_lines())
         except httpx.TransportError as exc:
             raise self._transport_error(exc) from exc
 
+    # --- web app extras: knowledge base edits, chunks, jobs, conversations, feedback ---------
+
+    def update_knowledge_base(
+        self, name: str, new_name: str | None = None, description: str | None = None
+    ) -> KnowledgeBasePublic:
+        """Rename a knowledge base or change its description."""
+        body = {
+            k: v for k, v in (("name", new_name), ("description", description)) if v is not None
+        }
+        return self._get_model(KnowledgeBasePublic, "PATCH", self._kb_path(name), json=body)
+
+    def get_chunk(self, kb: str, chunk_id: int) -> ChunkPublic:
+        """One chunk's full text, its document and its position."""
+        return self._get_model(ChunkPublic, "GET", f"{self._kb_path(kb)}/chunks/{chunk_id}")
+
+    def retry_job(self, job_id: str) -> JobPublic:
+        """Queue a failed ingestion job again."""
+        path = f"/api/v1/jobs/{quote(job_id, safe='')}/retry"
+        return self._get_model(JobPublic, "POST", path)
+
+    def create_conversation(self, kb: str, title: str = "") -> ConversationPublic:
+        """A new saved conversation with a knowledge base."""
+        body = {"knowledge_base": kb, "title": title}
+        return self._get_model(ConversationPublic, "POST", "/api/v1/conversations", json=body)
+
+    def list_conversations(self, kb: str) -> ConversationsPublic:
+        """Saved conversations of a knowledge base, most recent first."""
+        params = {"knowledge_base": kb}
+        return self._get_model(ConversationsPublic, "GET", "/api/v1/conversations", params=params)
+
+    def get_conversation(self, conversation_id: int) -> ConversationDetail:
+        """A saved conversation with its messages."""
+        path = f"/api/v1/conversations/{conversation_id}"
+        return self._get_model(ConversationDetail, "GET", path)
+
+    def rename_conversation(self, conversation_id: int, title: str) -> ConversationPublic:
+        """Give a saved conversation a new title."""
+        path = f"/api/v1/conversations/{conversation_id}"
+        return self._get_model(ConversationPublic, "PATCH", path, json={"title": title})
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        """Delete a saved conversation."""
+        self._request("DELETE", f"/api/v1/conversations/{conversation_id}")
+
+    def send_feedback(self, feedback: FeedbackCreate) -> FeedbackPublic:
+        """Rate an answer (again rating the same answer replaces the earlier rating)."""
+        body = feedback.model_dump()
+        return self._get_model(FeedbackPublic, "POST", "/api/v1/feedback", json=body)
+
+    def export_feedback(self, fmt: str = "jsonl") -> bytes:
+        """Every rating as JSON lines or CSV."""
+        return self._request("GET", "/api/v1/feedback/export", params={"format": fmt}).content
+
 
 def _chat_body(
-    kb: str, messages: Sequence[MessageLike], stream: bool, **opts: Any
+    kb: str,
+    messages: Sequence[MessageLike],
+    stream: bool,
+    top_k: int | None,
+    options: ChatOptions | None,
 ) -> dict[str, Any]:
     msgs = [ChatMessage.model_validate(m).model_dump() for m in messages]
+    opts = {"top_k": top_k, **asdict(options or ChatOptions())}
     extra = {key: value for key, value in opts.items() if value is not None}
     return {"knowledge_base": kb, "messages": msgs, "stream": stream, **extra}
-
-
-def _chat_events(lines: Iterable[str]) -> Iterator[str | ChatResponse]:
-    for event in parse_sse(lines):
-        if event.event == "token":
-            text = json.loads(event.data).get("text", "")
-            if text:
-                yield text
-        elif event.event == "end":
-            yield ChatResponse.model_validate_json(event.data)
-            return
-        elif event.event == "error":
-            raise _error_from_event(event.data)
-        else:
-            logger.debug("ignoring SSE event %r", event.event)
-    raise GatewayError(502, "the answer stream ended before its end event", "upstream_error")

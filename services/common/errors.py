@@ -22,6 +22,20 @@ class EmptyInputError(ZhikuError):
     error_type = "empty_input"
 
 
+class UnauthorizedError(ZhikuError):
+    """No API key, or one that is unknown or revoked."""
+
+    status_code = 401
+    error_type = "unauthorized"
+
+
+class ForbiddenError(ZhikuError):
+    """A valid API key without the right to do this."""
+
+    status_code = 403
+    error_type = "forbidden"
+
+
 class NotFoundError(ZhikuError):
     status_code = 404
     error_type = "not_found"
@@ -78,6 +92,8 @@ ERROR_TYPES: dict[str, type[ZhikuError]] = {
         ZhikuError,
         ValidationFailedError,
         EmptyInputError,
+        UnauthorizedError,
+        ForbiddenError,
         NotFoundError,
         ConflictError,
         PayloadTooLargeError,

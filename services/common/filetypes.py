@@ -7,12 +7,20 @@ passed. Both use this one module.
 from __future__ import annotations
 
 import codecs
-from pathlib import PurePath
+import io
+import zipfile
+import zlib
+from pathlib import Path, PurePath
 
 import filetype
 from charset_normalizer import from_bytes
 
-from services.common.errors import EmptyInputError, UnsupportedFileTypeError
+from services.common.errors import (
+    DocumentParseError,
+    EmptyInputError,
+    PayloadTooLargeError,
+    UnsupportedFileTypeError,
+)
 
 SUPPORTED_TYPES: frozenset[str] = frozenset({"txt", "md", "html", "pdf", "docx"})
 CONTENT_TYPES: dict[str, str] = {
@@ -88,3 +96,73 @@ def _looks_like_text(head: bytes) -> bool:
         except UnicodeDecodeError:
             continue
     return from_bytes(head).best() is not None
+
+
+# A Word file is a zip of XML parts; these bound what unpacking and parsing it may cost.
+_MAX_ZIP_MEMBERS = 5000
+_RATIO_FLOOR_BYTES = 1 * 2**20  # tiny files compress absurdly well and harm nobody
+_XML_DECLARATIONS = (b"<!DOCTYPE", b"<!ENTITY")
+_SCAN_BLOCK = 1 * 2**20
+
+
+def check_docx(source: bytes | Path, name: str, max_unpacked_mb: float, max_ratio: float) -> None:
+    """Refuse a zip bomb or XML entity declarations in a .docx before any parser opens it."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except (zipfile.BadZipFile, OSError):
+        return  # not a readable zip: the parser reports it as a damaged file
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > _MAX_ZIP_MEMBERS:
+            raise DocumentParseError(f"'{name}' holds {len(infos)} parts; refused as a zip bomb")
+        # zipfile never inflates past the declared sizes, so these bound the real work.
+        unpacked = sum(info.file_size for info in infos)
+        packed = sum(info.compress_size for info in infos) or 1
+        if unpacked > max_unpacked_mb * 2**20:
+            raise PayloadTooLargeError(
+                f"'{name}' unpacks to {unpacked / 2**20:.0f} MB, over the "
+                f"{max_unpacked_mb:.0f} MB limit (ZHIKU_PARSING__MAX_UNPACKED_MB)"
+            )
+        if unpacked > _RATIO_FLOOR_BYTES and unpacked / packed > max_ratio:
+            raise DocumentParseError(
+                f"'{name}' is compressed {unpacked / packed:.0f} times, over the limit of "
+                f"{max_ratio:.0f} (ZHIKU_PARSING__MAX_COMPRESSION_RATIO); refused as a zip bomb"
+            )
+        for info in infos:
+            if info.filename.endswith((".xml", ".rels")) and _declares_entities(archive, info):
+                raise DocumentParseError(
+                    f"'{name}' declares a DTD or XML entities in {info.filename}; refused, "
+                    "as entity expansion can exhaust memory (Word never writes these)"
+                )
+
+
+def _declares_entities(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """Whether an XML part has <!DOCTYPE or <!ENTITY, read in blocks (a marker may straddle)."""
+    keep = max(len(marker) for marker in _XML_DECLARATIONS) - 1
+    tail = b""
+    try:
+        with archive.open(info) as part:
+            while block := part.read(_SCAN_BLOCK):
+                window = tail + block
+                if any(marker in window for marker in _XML_DECLARATIONS):
+                    return True
+                tail = window[-keep:]
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError):
+        return False  # damaged or exotic: the parser refuses it with its own message
+    return False
+
+
+def display_name(raw: str | None) -> str:
+    """The name to show for an uploaded file: its last path part, no control characters.
+
+    It is only ever shown and stored as text, never used as a path (files are stored under
+    generated names); PostgreSQL also refuses NUL in text.
+    """
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    if name in ("", ".", ".."):
+        return "unnamed"
+    if len(name) <= 255:
+        return name
+    suffix = PurePath(name).suffix[:16]
+    return name[: 255 - len(suffix)] + suffix

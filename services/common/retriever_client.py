@@ -16,6 +16,7 @@ from services.common.retriever_schemas import (
     IndexAddRequest,
     IndexAddResponse,
     IndexDeleteRequest,
+    IndexIds,
     RetrieverHit,
     RetrieverSearchRequest,
     RetrieverSearchResponse,
@@ -82,6 +83,10 @@ class RetrieverClient:
         if chunk_ids:
             payload = IndexDeleteRequest(chunk_ids=chunk_ids).model_dump()
             self._call("POST", f"/internal/indexes/{kb_id}/delete", json=payload)
+
+    def ids(self, kb_id: int) -> list[int]:
+        """Every chunk id in a knowledge base's index (empty when it has none)."""
+        return IndexIds.model_validate(self._call("GET", f"/internal/indexes/{kb_id}/ids")).ids
 
     def drop(self, kb_id: int) -> None:
         self._call("DELETE", f"/internal/indexes/{kb_id}")

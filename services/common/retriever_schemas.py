@@ -47,6 +47,11 @@ class IndexDropResponse(BaseModel):
     dropped: bool = Field(..., description="False when there was no index to drop.")
 
 
+class IndexIds(BaseModel):
+    ids: list[int] = Field(..., description="Every chunk id in the index, ascending.")
+    count: int
+
+
 class IndexStats(BaseModel):
     count: int
     embedding_model: str | None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class ChunkingSettings(BaseModel):
@@ -59,10 +59,38 @@ class LLMSettings(BaseModel):
 class RetrievalSettings(BaseModel):
     top_k: int = Field(5, ge=1, le=100)
     mode: Literal["dense", "keyword", "hybrid"] = Field("hybrid", description="Default mode.")
-    rerank: bool = Field(False, description="Rescore the fused candidates by default.")
+    rerank: bool = Field(
+        True, description="Rescore the candidates by default (bench/results/retrieval.md)."
+    )
     min_score: float = Field(
         0.25, ge=-1.0, le=1.0, description="Dense similarity under which a chunk is not context."
     )
+    reranker: Literal["fusion", "lexical", "e5", "cross-encoder"] = Field(
+        "fusion", description="What rescores candidates when rerank is on (see retriever.rerank)."
+    )
+    reranker_path: str | None = Field(
+        None, description="Local sentence-transformers CrossEncoder directory (cross-encoder)."
+    )
+    reranker_device: str = Field("cpu", description="torch device of the cross-encoder.")
+
+
+class ParsingSettings(BaseModel):
+    """Bounds on parsing one uploaded document, so a hostile file cannot exhaust a worker."""
+
+    pdf_timeout_s: float = Field(120.0, gt=0, description="A PDF taking longer is refused.")
+    pdf_max_pages: int = Field(2000, ge=1, description="A PDF with more pages is refused.")
+    pdf_max_memory_mb: int = Field(2048, ge=16, description="Memory of the PDF parser process.")
+    max_unpacked_mb: float = Field(200.0, gt=0, description="A .docx unpacking to more: refused.")
+    max_compression_ratio: float = Field(
+        200.0, gt=1, description="A .docx compressed more than this (a zip bomb) is refused."
+    )
+
+
+def _comma_list(value: object) -> object:
+    """``a,b`` from the environment, or a list as given."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
 
 class Settings(BaseSettings):
@@ -93,6 +121,22 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     llm: LLMSettings = LLMSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Browser origins allowed to call the API; none: none."
+    )
+    keyless_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="Clients served without a key while no API key exists.",
+    )
+    rate_limit_per_minute: int = Field(600, ge=0, description="Per API key (or IP); 0: off.")
+    max_request_mb: float = Field(100.0, gt=0, description="Largest upload request body.")
+    parsing: ParsingSettings = ParsingSettings()
+
+    @field_validator("cors_origins", "keyless_networks", mode="before")
+    @classmethod
+    def _split_lists(cls, value: object) -> object:
+        return _comma_list(value)
 
     @property
     def sqlalchemy_url(self) -> str:

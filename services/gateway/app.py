@@ -7,16 +7,30 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 
+from services.common import api_keys
 from services.common.db import make_engine, make_sessionmaker, upgrade_database
 from services.common.logging import configure_logging, request_id
 from services.common.retriever_client import RetrieverClient
 from services.common.settings import Settings
 from services.common.streams import create_token_stream
 from services.common.tasks import create_celery
+from services.gateway.auth import authenticate
 from services.gateway.errors import install_error_handlers
-from services.gateway.routes import chat, documents, health, knowledge_bases, openai_compat, search
+from services.gateway.limits import BodyLimitMiddleware, RateLimitMiddleware
+from services.gateway.routes import (
+    chat,
+    conversations,
+    documents,
+    feedback,
+    health,
+    keys,
+    knowledge_bases,
+    openai_compat,
+    search,
+)
 from services.gateway.state import GatewayState
 
 logger = logging.getLogger(__name__)
@@ -57,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.zhiku = build_state(settings)
+        _check_exposure(app.state.zhiku)
         mode = "Redis " + str(settings.redis_url) if settings.redis_url else "embedded queue"
         logger.info("gateway ready: database %s, %s", settings.sqlalchemy_url.split("@")[-1], mode)
         yield
@@ -65,7 +80,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="zhiku", version="0.1.0", lifespan=lifespan)
     app.middleware("http")(_request_id)
+    _add_limits(app, settings)
     install_error_handlers(app)
-    for module in (health, knowledge_bases, documents, search, chat, openai_compat):
-        app.include_router(module.router)
+    app.include_router(health.router)
+    # Every route but the health checks needs a key (or, with no keys, a local caller).
+    routers = (knowledge_bases, documents, search, chat, openai_compat, keys)
+    for module in (*routers, conversations, feedback):
+        app.include_router(module.router, dependencies=[Depends(authenticate)])
     return app
+
+
+def _add_limits(app: FastAPI, settings: Settings) -> None:
+    """Body size, then rate, then CORS outermost (so refusals still carry CORS headers)."""
+    app.add_middleware(BodyLimitMiddleware, settings.max_request_mb, settings.max_upload_mb)
+    if settings.rate_limit_per_minute:
+        app.add_middleware(RateLimitMiddleware, settings)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+        )
+
+
+def _check_exposure(state: GatewayState) -> None:
+    """Say how callers are checked; refuse a network-wide bind with no keys at all."""
+    with state.sessions() as session:
+        count = api_keys.active_count(session)
+    problem = api_keys.exposure_problem(state.settings.gateway_host, count)
+    if problem:
+        logger.error("%s", problem)
+        raise RuntimeError(problem)
+    if count:
+        logger.info("%d API key(s): every /api/v1 and /v1 request needs a bearer key", count)
+    else:
+        logger.warning(
+            "no API keys: serving only %s without authentication "
+            "(create one with 'zhiku keys create --admin')",
+            ", ".join(state.settings.keyless_networks),
+        )

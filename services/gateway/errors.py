@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import logging
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from kombu.exceptions import OperationalError as KombuOperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.errors import ZhikuError
@@ -52,9 +55,19 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, str(exc.detail), error_type)
 
     @app.exception_handler(OperationalError)
-    async def _database(_request: Request, exc: OperationalError) -> JSONResponse:
-        logger.error("database unavailable: %s", exc.orig)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeoutError)
+    async def _database(_request: Request, exc: Exception) -> JSONResponse:
+        logger.error("database unavailable: %s", getattr(exc, "orig", exc))
         return error_response(503, "the database is unavailable; retry shortly", "not_ready")
+
+    @app.exception_handler(redis.RedisError)
+    @app.exception_handler(KombuOperationalError)
+    async def _broker(_request: Request, exc: Exception) -> JSONResponse:
+        logger.error("Redis unavailable: %s", exc)
+        return error_response(
+            503, "the queue and token streams (Redis) are unavailable; retry shortly", "not_ready"
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -12,15 +12,21 @@ from sqlalchemy.orm import Session
 from services.common.errors import ConflictError, NotFoundError
 from services.common.models import Document, KnowledgeBase
 from services.common.schemas import KnowledgeBaseCreate, KnowledgeBasePublic
+from services.gateway.auth import Principal, ensure_visible
 from services.gateway.state import GatewayState
 
 logger = logging.getLogger(__name__)
 
 
-def get_kb(session: Session, name: str) -> KnowledgeBase:
+def get_kb(
+    session: Session, name: str, principal: Principal, *, write: bool = False
+) -> KnowledgeBase:
+    """The knowledge base, if the caller may see it (404 otherwise) and change it when write."""
+    missing = f"knowledge base '{name}' does not exist"
     kb = session.scalar(select(KnowledgeBase).where(KnowledgeBase.name == name))
     if kb is None:
-        raise NotFoundError(f"knowledge base '{name}' does not exist")
+        raise NotFoundError(missing)
+    ensure_visible(principal, kb.id, missing, write=write)
     return kb
 
 
@@ -31,9 +37,10 @@ def to_public(session: Session, kb: KnowledgeBase) -> KnowledgeBasePublic:
     return KnowledgeBasePublic.model_validate(kb).model_copy(update={"document_count": count or 0})
 
 
-def list_kbs(session: Session) -> list[KnowledgeBasePublic]:
+def list_kbs(session: Session, principal: Principal) -> list[KnowledgeBasePublic]:
+    """The knowledge bases the caller may see."""
     kbs = session.scalars(select(KnowledgeBase).order_by(KnowledgeBase.name)).all()
-    return [to_public(session, kb) for kb in kbs]
+    return [to_public(session, kb) for kb in kbs if principal.sees(kb.id)]
 
 
 def create_kb(state: GatewayState, session: Session, body: KnowledgeBaseCreate) -> KnowledgeBase:

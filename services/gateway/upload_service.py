@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.errors import PayloadTooLargeError, ZhikuError
-from services.common.filetypes import CONTENT_TYPES, detect_type
+from services.common.filetypes import CONTENT_TYPES, check_docx, detect_type, display_name
 from services.common.models import Document, Job, KnowledgeBase
 from services.common.schemas import UploadAccepted, UploadRejected
 from services.common.tasks import INGEST_TASK
@@ -42,6 +42,9 @@ def _store(
 ) -> _Accepted | Document:
     """A new document and its job, or the existing document with the same content."""
     kind = detect_type(name, data)
+    if kind == "docx":
+        limits = state.settings.parsing
+        check_docx(data, name, limits.max_unpacked_mb, limits.max_compression_ratio)
     sha = hashlib.sha256(data).hexdigest()
     existing = session.scalar(
         select(Document).where(Document.knowledge_base_id == kb.id, Document.sha256 == sha)
@@ -88,7 +91,7 @@ async def accept_uploads(
     limit = int(state.settings.max_upload_mb * 2**20)
     result = UploadAccepted(jobs=[], rejected=[])
     for upload in uploads:
-        name = (upload.filename or "unnamed").replace("\\", "/").rsplit("/", 1)[-1] or "unnamed"
+        name = display_name(upload.filename)
         try:
             stored = _store(state, session, kb, name, await _read_limited(upload, limit))
         except ZhikuError as exc:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from llm_worker.model_files import ensure_bundled
@@ -47,7 +48,11 @@ def small_model() -> Path:
 
 
 def _start_suite(
-    data_dir: Path, small_model: Path, database_url: str | None, redis_url: str | None
+    data_dir: Path,
+    small_model: Path,
+    database_url: str | None,
+    redis_url: str | None,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[RunningSuite, dict[str, subprocess.Popen[bytes]]]:
     """Every zhiku process with the small model on free ports, ready to serve."""
     ports = {name: free_port() for name in ("gateway", "retriever", "frontend")}
@@ -70,6 +75,7 @@ def _start_suite(
         "ZHIKU_LLM__MODEL_PATH": str(small_model),
         "ZHIKU_LLM__MAX_TOKENS": "160",
         "ZHIKU_MAX_UPLOAD_MB": "2",
+        **(extra_env or {}),
     }
     for name, value in (("ZHIKU_DATABASE_URL", database_url), ("ZHIKU_REDIS_URL", redis_url)):
         if value:
@@ -122,3 +128,46 @@ def embedded_suite(
     suite, procs = _start_suite(tmp_path_factory.mktemp("embedded-data"), small_model, None, None)
     yield suite
     _stop_suite(suite, procs, "embedded")
+
+
+@dataclass
+class KeyedSuite:
+    """A suite with API keys: the admin key exists before start, so auth is on from the start."""
+
+    suite: RunningSuite
+    admin_key: str
+    database_url: str
+
+
+@pytest.fixture(scope="session")
+def keyed_suite(
+    tmp_path_factory: pytest.TempPathFactory, small_model: Path, redis_url: str
+) -> Iterator[KeyedSuite]:
+    """PostgreSQL (a database of its own), Redis, an admin key; the web app uses that key."""
+    # Imported here: the other suites must not depend on the key module.
+    from services.common import api_keys
+    from services.common.db import make_engine, make_sessionmaker
+    from tests.conftest import PG_ADMIN
+
+    name = f"zhiku_keyed_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    upgrade_database(url)
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as session:
+        admin = api_keys.create_key(session, api_keys.ApiKeyCreate(admin=True, name="e2e admin"))
+    engine.dispose()
+    env = {
+        "ZHIKU_API_KEY": admin.token,
+        "ZHIKU_GATEWAY_HOST": "127.0.0.1",
+        "ZHIKU_PARSING__MAX_UNPACKED_MB": "20",
+    }
+    suite, procs = _start_suite(
+        tmp_path_factory.mktemp("keyed-data"), small_model, url, redis_url, env
+    )
+    suite.client.headers["Authorization"] = f"Bearer {admin.token}"
+    yield KeyedSuite(suite, admin.token, url)
+    _stop_suite(suite, procs, "keyed")
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,132 +1,165 @@
-"""The Streamlit page through AppTest: unreachable gateway, loading state, and a streamed chat."""
+"""The web app's chat page through AppTest: gateway states, saved chats, streaming, sources."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from frontend.chat import PLACEHOLDER, PLACEHOLDER_NO_KB, format_citation, wire_messages
+from frontend.citations import chip_label, highlight
+from frontend.i18n import CATALOGUE
 from services.common.client import GatewayClient
 from services.common.schemas import Citation
+from tests.unit.frontend_gateway import CITATION, NOW, FakeGateway
 
 APP = str(Path(__file__).resolve().parents[2] / "frontend" / "app.py")
-NOW = "2026-01-02T03:04:05Z"
-KB = {
-    "id": 1,
-    "name": "手册",
-    "description": "",
-    "embedding_model": "use",
-    "embedding_dim": 512,
-    "document_count": 1,
-    "created_at": NOW,
-}
-DOC = {
-    "id": 9,
-    "knowledge_base": "手册",
-    "filename": "指南.pdf",
-    "content_type": "application/pdf",
-    "size_bytes": 100,
-    "sha256": "0" * 64,
-    "status": "ready",
-    "chunk_count": 4,
-    "created_at": NOW,
-}
-CITATION = {
-    "index": 1,
-    "chunk_id": 3,
-    "document_id": 9,
-    "document_name": "指南.pdf",
-    "quote": "支持 PDF、DOCX 与 HTML",
-    "score": 0.8,
-}
-FINAL = {"answer": "知库支持PDF[1]。", "grounded": True, "citations": [CITATION]}
 
 
-def gateway(ready: int = 200, kbs: list[dict[str, object]] | None = None) -> GatewayClient:
-    """A client whose transport answers like a gateway with one knowledge base."""
-    data = [KB] if kbs is None else kbs
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        if path == "/readyz":
-            status = "ok" if ready == 200 else "unavailable"
-            return httpx.Response(ready, json={"status": status, "checks": {"llm": "loading"}})
-        if path == "/api/v1/knowledge-bases":
-            return httpx.Response(200, json={"data": data, "count": len(data)})
-        if path.endswith("/documents"):
-            return httpx.Response(200, json={"data": [DOC], "count": 1})
-        if path == "/api/v1/chat":
-            tokens = "".join(
-                f"event: token\ndata: {json.dumps({'text': t})}\n\n"
-                for t in ("知库支持", "PDF[1]。")
-            )
-            body = f"{tokens}event: end\ndata: {json.dumps(FINAL)}\n\n"
-            return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
-        return httpx.Response(404, json={"error": path, "error_type": "not_found"})
-
-    return GatewayClient("http://gw.test", transport=httpx.MockTransport(handler))
-
-
-def run_app(client: GatewayClient | None = None) -> AppTest:
+def run_app(client: GatewayClient | None = None, lang: str = "zh") -> AppTest:
     at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["lang"] = lang
     if client is not None:
         at.session_state["client"] = client
     return at.run()
 
 
+def texts(at: AppTest) -> str:
+    """Every text element of the page joined, to look for messages."""
+    parts = [
+        e.value
+        for kind in ("markdown", "caption", "info", "error", "warning")
+        for e in getattr(at, kind)
+    ]
+    return "\n".join(str(p) for p in parts)
+
+
 def test_unreachable_gateway_shows_how_to_start_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZHIKU_GATEWAY_URL", "http://127.0.0.1:9")
-    at = run_app()
+    at = run_app(lang="en")
     assert not at.exception
     assert at.title[0].value == "知库 Zhiku"
-    assert len(at.error) == 1
     assert "http://127.0.0.1:9" in at.error[0].value and "make run" in at.error[0].value
     assert len(at.chat_input) == 0
 
 
-def test_not_ready_shows_model_loading() -> None:
-    at = run_app(gateway(ready=503))
+def test_not_ready_names_the_failing_check() -> None:
+    at = run_app(FakeGateway(ready=503).client(), lang="en")
     assert not at.exception
-    assert any("Model loading" in info.value and "llm: loading" in info.value for info in at.info)
+    assert any("Model loading" in i.value and "llm: no worker yet" in i.value for i in at.info)
+    assert "database" not in at.info[0].value  # only the failing checks are named
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_missing_or_wrong_key_says_to_set_it(status: int) -> None:
+    at = run_app(FakeGateway(auth_status=status).client(), lang="en")
+    assert not at.exception
+    assert any("ZHIKU_API_KEY" in e.value and str(status) in e.value for e in at.error)
 
 
 def test_no_knowledge_base_disables_the_chat() -> None:
-    at = run_app(gateway(kbs=[]))
+    at = run_app(FakeGateway(kbs=[]).client())
     assert not at.exception
-    assert at.chat_input[0].placeholder == PLACEHOLDER_NO_KB
+    assert at.chat_input[0].placeholder == CATALOGUE["placeholder_no_kb"][0]
     assert at.chat_input[0].disabled
 
 
-def test_sidebar_lists_kb_and_documents() -> None:
-    at = run_app(gateway())
-    assert not at.exception
-    assert at.sidebar.selectbox[0].value == "手册"
-    assert any("指南.pdf" in md.value for md in at.sidebar.markdown)
-    assert any(b.key == "delete-doc-9" for b in at.sidebar.button)
-    assert at.chat_input[0].placeholder == PLACEHOLDER
-
-
-def test_chat_streams_the_answer_and_lists_sources() -> None:
-    at = run_app(gateway())
+def test_a_first_question_opens_a_saved_chat_and_shows_sources() -> None:
+    gateway = FakeGateway()
+    at = run_app(gateway.client(), lang="en")
+    assert at.chat_input[0].placeholder == "Ask the knowledge base…"
     at.chat_input[0].set_value("知库支持哪些格式？").run()
     assert not at.exception
+    assert gateway.conversations[1]["title"] == "知库支持哪些格式？"
+    chat = next(body for method, path, body in gateway.requests if path == "/api/v1/chat")
+    assert chat["conversation_id"] == 1 and chat["mode"] == "hybrid" and chat["top_k"] == 5
     assert [m.name for m in at.chat_message] == ["user", "assistant"]
     assistant = at.chat_message[1]
     assert any("知库支持PDF[1]。" in md.value for md in assistant.markdown)
-    sources = assistant.expander[0]
-    assert sources.label == "引用 / Sources (1)"
-    assert "[1] 指南.pdf" in sources.markdown[0].value
-    history = at.session_state["history"]["手册"]
-    assert [t["role"] for t in history] == ["user", "assistant"]
+    assert [b.label for b in assistant.button] == ["[1] 指南.pdf"]
+    assert at.session_state["conversation"] == 1
+    assert [b.label for b in at.sidebar.button if b.key == "conv-1"] == ["知库支持哪些格式？"]
 
 
-def test_format_citation_and_wire_messages() -> None:
-    citation = Citation.model_validate(CITATION)
-    assert format_citation(citation) == "**[1] 指南.pdf**\n\n> 支持 PDF、DOCX 与 HTML"
-    turns = [{"role": "user", "content": str(i), "citations": []} for i in range(10)]
-    sent = wire_messages(turns)
-    assert len(sent) == 6 and sent[-1] == {"role": "user", "content": "9"}
+def test_a_past_chat_resumes_with_its_history_and_settings() -> None:
+    gateway = FakeGateway()
+    gateway.conversations[7] = {
+        "id": 7,
+        "knowledge_base": "手册",
+        "title": "旧对话",
+        "message_count": 2,
+        "created_at": NOW,
+        "updated_at": NOW,
+        "messages": [
+            {"id": 1, "role": "user", "content": "旧问题", "created_at": NOW},
+            {
+                "id": 2,
+                "role": "assistant",
+                "content": "旧答案[1]",
+                "citations": [CITATION],
+                "created_at": NOW,
+            },
+        ],
+    }
+    at = run_app(gateway.client())
+    at.sidebar.button(key="conv-7").click().run()
+    assert not at.exception
+    assert [m.name for m in at.chat_message] == ["user", "assistant"]
+    at.sidebar.selectbox(key="set_mode").set_value("keyword")
+    at.sidebar.slider(key="set_top_k").set_value(3)
+    at.sidebar.text_area(key="set_system_prompt").set_value("只用一句话回答。")
+    at.chat_input[0].set_value("新问题").run()
+    chat = next(body for method, path, body in gateway.requests if path == "/api/v1/chat")
+    assert chat["conversation_id"] == 7 and chat["messages"] == [
+        {"role": "user", "content": "新问题"}
+    ]
+    assert chat["mode"] == "keyword" and chat["top_k"] == 3
+    assert chat["system_prompt"] == "只用一句话回答。"
+    assert len(at.chat_message) == 4
+
+
+def test_rename_and_delete_a_past_chat() -> None:
+    gateway = FakeGateway()
+    gateway.conversations[3] = {
+        "id": 3,
+        "knowledge_base": "手册",
+        "title": "甲",
+        "message_count": 0,
+        "created_at": NOW,
+        "updated_at": NOW,
+        "messages": [],
+    }
+    at = run_app(gateway.client())
+    at.sidebar.text_input(key="conv-title-3").set_value("乙")
+    at.sidebar.button(key="conv-rename-3").click().run()
+    assert not at.exception and gateway.conversations[3]["title"] == "乙"
+    at.sidebar.button(key="conv-delete-3").click().run()
+    assert not at.exception and 3 not in gateway.conversations
+
+
+def test_thumbs_and_a_comment_are_sent() -> None:
+    gateway = FakeGateway()
+    at = run_app(gateway.client())
+    at.chat_input[0].set_value("问").run()
+    at.feedback(key="thumbs-101").set_value(0).run()  # thumbs down
+    sent = [body for method, path, body in gateway.requests if path == "/api/v1/feedback"]
+    assert sent[-1]["message_id"] == 101 and sent[-1]["rating"] == -1
+    at.text_input(key="comment-text-101").set_value("引用不对")
+    at.button(key="FormSubmitter:comment-101-发送").click().run()
+    sent = [body for method, path, body in gateway.requests if path == "/api/v1/feedback"]
+    assert sent[-1]["comment"] == "引用不对" and sent[-1]["rating"] == -1
+
+
+def test_highlight_marks_the_quote_even_across_line_breaks() -> None:
+    text = "第一句。\n它支持 PDF、DOCX\n与 HTML 文件。<script>"
+    marked = highlight(text, "支持 PDF、DOCX 与 HTML")
+    assert "<mark>支持 PDF、DOCX<br>与 HTML</mark>" in marked
+    assert "&lt;script&gt;" in marked and "<script>" not in marked
+    assert "<mark>" not in highlight(text, "不在文中的句子")
+    assert chip_label(Citation.model_validate(CITATION)) == "[1] 指南.pdf"
+
+
+def test_both_languages_have_every_string() -> None:
+    assert all(zh.strip() and en.strip() for zh, en in CATALOGUE.values())
+    for zh, en in CATALOGUE.values():
+        assert zh.count("{") == en.count("{")

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from retriever.kb_index import META_FILE, VECTORS_FILE, ChunkRecord, KbIndex
 from retriever.service import decode_vector, search
 from retriever.store import IndexStore
-from services.common.errors import EmbeddingMismatchError, ValidationFailedError, ZhikuError
+from services.common.errors import EmbeddingMismatchError, ValidationFailedError
 from services.common.retriever_schemas import RetrieverSearchRequest
 
 DIM = 4
@@ -112,11 +112,16 @@ def test_load_keeps_only_chunks_every_file_knows(tmp_path: Path) -> None:
     assert loaded.vectors.ids() == {1, 2} == loaded.keywords.ids()
 
 
-def test_an_unreadable_index_is_a_zhiku_error(tmp_path: Path) -> None:
+def test_an_unreadable_index_is_moved_aside_and_served_empty(tmp_path: Path) -> None:
     (tmp_path / "3").mkdir()
     (tmp_path / "3" / META_FILE).write_text("{not json", encoding="utf-8")
-    with pytest.raises(ZhikuError, match="knowledge base 3"):
-        IndexStore(tmp_path).stats(3)
+    store = IndexStore(tmp_path)
+    assert store.stats(3).count == 0
+    assert store.ids(3) == []
+    aside = list(tmp_path.glob("3.corrupt-*"))
+    assert len(aside) == 1
+    assert (aside[0] / META_FILE).read_text(encoding="utf-8") == "{not json"
+    assert not (tmp_path / "3").exists()
 
 
 def b64(values: list[float]) -> str:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from services.common.schemas import KnowledgeBaseCreate, KnowledgeBasePublic, KnowledgeBasesPublic
-from services.gateway import kb_service
+from services.common.schemas import (
+    ChunkPublic,
+    KnowledgeBaseCreate,
+    KnowledgeBasePublic,
+    KnowledgeBasesPublic,
+    KnowledgeBaseUpdate,
+)
+from services.gateway import kb_service, library_service
+from services.gateway.auth import AdminDep, PrincipalDep
 from services.gateway.deps import SessionDep, StateDep
 
 router = APIRouter(prefix="/api/v1/knowledge-bases", tags=["knowledge-bases"])
@@ -13,24 +20,42 @@ router = APIRouter(prefix="/api/v1/knowledge-bases", tags=["knowledge-bases"])
 
 @router.post("", status_code=201, response_model=KnowledgeBasePublic)
 def create_knowledge_base(
-    body: KnowledgeBaseCreate, state: StateDep, session: SessionDep
+    body: KnowledgeBaseCreate, state: StateDep, session: SessionDep, _admin: AdminDep
 ) -> KnowledgeBasePublic:
     kb = kb_service.create_kb(state, session, body)
     return kb_service.to_public(session, kb)
 
 
 @router.get("", response_model=KnowledgeBasesPublic)
-def list_knowledge_bases(session: SessionDep) -> KnowledgeBasesPublic:
-    data = kb_service.list_kbs(session)
+def list_knowledge_bases(session: SessionDep, principal: PrincipalDep) -> KnowledgeBasesPublic:
+    data = kb_service.list_kbs(session, principal)
     return KnowledgeBasesPublic(data=data, count=len(data))
 
 
 @router.get("/{kb}", response_model=KnowledgeBasePublic)
-def get_knowledge_base(kb: str, session: SessionDep) -> KnowledgeBasePublic:
-    return kb_service.to_public(session, kb_service.get_kb(session, kb))
+def get_knowledge_base(
+    kb: str, session: SessionDep, principal: PrincipalDep
+) -> KnowledgeBasePublic:
+    return kb_service.to_public(session, kb_service.get_kb(session, kb, principal))
 
 
 @router.delete("/{kb}", status_code=204)
-def delete_knowledge_base(kb: str, state: StateDep, session: SessionDep) -> Response:
-    kb_service.delete_kb(state, session, kb_service.get_kb(session, kb))
+def delete_knowledge_base(
+    kb: str, state: StateDep, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    kb_service.delete_kb(state, session, kb_service.get_kb(session, kb, principal, write=True))
     return Response(status_code=204)
+
+
+@router.patch("/{kb}", response_model=KnowledgeBasePublic)
+def update_knowledge_base(
+    kb: str, body: KnowledgeBaseUpdate, session: SessionDep, principal: PrincipalDep
+) -> KnowledgeBasePublic:
+    kb_row = kb_service.get_kb(session, kb, principal, write=True)
+    updated = library_service.update_kb(session, kb_row, body)
+    return kb_service.to_public(session, updated)
+
+
+@router.get("/{kb}/chunks/{chunk_id}", response_model=ChunkPublic)
+def get_chunk(kb: str, chunk_id: int, session: SessionDep, principal: PrincipalDep) -> ChunkPublic:
+    return library_service.get_chunk(session, kb_service.get_kb(session, kb, principal), chunk_id)

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from services.common.schemas import ChatResponse
 from services.gateway import chat_service, kb_service
+from services.gateway.auth import PrincipalDep
 from services.gateway.deps import SessionDep, StateDep
 from services.gateway.errors import error_payload
 from services.gateway.openai_schemas import (
@@ -31,11 +32,11 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 
 
 @router.get("/models", response_model=OpenAIModelList)
-def list_models(session: SessionDep) -> OpenAIModelList:
+def list_models(session: SessionDep, principal: PrincipalDep) -> OpenAIModelList:
     return OpenAIModelList(
         data=[
             OpenAIModel(id=f"{MODEL_PREFIX}{kb.name}", created=int(kb.created_at.timestamp()))
-            for kb in kb_service.list_kbs(session)
+            for kb in kb_service.list_kbs(session, principal)
         ]
     )
 
@@ -80,9 +81,9 @@ async def _chunks(
 
 @router.post("/chat/completions", response_model=OpenAIChatResponse)
 def chat_completions(
-    body: OpenAIChatRequest, state: StateDep, session: SessionDep
+    body: OpenAIChatRequest, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> OpenAIChatResponse | StreamingResponse:
-    kb = kb_service.get_kb(session, body.knowledge_base)
+    kb = kb_service.get_kb(session, body.knowledge_base, principal)
     prepared = chat_service.prepare_chat(
         state, session, kb, body.messages, body.top_k, body.temperature, body.max_tokens
     )

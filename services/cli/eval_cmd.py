@@ -1,0 +1,124 @@
+"""``zhiku eval``: measure retrieval and answers on SQuAD-layout sets through the real API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.cli.evaluation.answer_eval import ask_all, score_answers
+from services.cli.evaluation.report import answer_table, retrieval_table, write_json
+from services.cli.evaluation.retrieval_eval import RetrievalConfig, score_results, search_all
+from services.cli.evaluation.runner import counting, ensure_corpus, load_sets
+from services.cli.output import console, gateway_errors
+from services.common.client import GatewayClient
+from services.common.schemas import SearchMode
+
+eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_help=True)
+
+DatasetOpt = Annotated[
+    list[Path],
+    typer.Option("--dataset", exists=True, dir_okay=False, help="SQuAD-layout JSON (repeatable)."),
+]
+KbOpt = Annotated[str, typer.Option("--kb", help="Scratch knowledge base to fill and search.")]
+ReuseOpt = Annotated[
+    bool, typer.Option("--reuse", help="Keep the knowledge base; upload only what it lacks.")
+]
+MaxParOpt = Annotated[int | None, typer.Option(min=1, help="Paragraphs per set (sampled).")]
+MaxQOpt = Annotated[int | None, typer.Option(min=1, help="Questions per set (sampled).")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the deterministic sampling.")]
+IngestTimeoutOpt = Annotated[
+    float, typer.Option(min=1, help="Give up waiting for ingestion after this many seconds.")
+]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the results as JSON here.")]
+
+
+def _client(ctx: typer.Context) -> GatewayClient:
+    client = ctx.find_object(GatewayClient)
+    if client is None:
+        raise RuntimeError("no gateway client in the command context")
+    return client
+
+
+@eval_app.command("retrieval")
+def retrieval(
+    ctx: typer.Context,
+    dataset: DatasetOpt,
+    mode: Annotated[str, typer.Option(help="dense, keyword or hybrid.")] = "hybrid",
+    rerank: Annotated[
+        bool | None, typer.Option("--rerank/--no-rerank", help="Unset: the gateway's default.")
+    ] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Chunks per search.")] = 10,
+    kb: KbOpt = "zhiku-eval",
+    reuse: ReuseOpt = False,
+    max_paragraphs: MaxParOpt = None,
+    max_questions: MaxQOpt = None,
+    seed: SeedOpt = 0,
+    ingest_timeout: IngestTimeoutOpt = 7200,
+    simplified: Annotated[
+        bool, typer.Option(help="Also ask Traditional sets' questions in Simplified (OpenCC).")
+    ] = True,
+    out: OutOpt = None,
+) -> None:
+    """Recall@1/5/10, MRR@10, nDCG@10 and latency of POST /api/v1/search."""
+    if mode not in ("dense", "keyword", "hybrid"):
+        raise typer.BadParameter("mode must be dense, keyword or hybrid", param_hint="--mode")
+    config = RetrievalConfig(_mode(mode) or "hybrid", rerank, k)
+    sets = load_sets(dataset, max_paragraphs, max_questions, seed, simplified)
+    client = _client(ctx)
+    questions = [q for s in sets for q in s.questions]
+    with gateway_errors():
+        summary = ensure_corpus(client, kb, sets, reuse, console, ingest_timeout)
+        with counting(console, f"searching ({config.label})", len(questions)) as bar:
+            results = search_all(client, kb, questions, config, summary.aliases, bar)
+    report = {"knowledge_base": kb, "seed": seed, **score_results(results, sets, config)}
+    console.print(retrieval_table(report))
+    if out:
+        write_json(out, report)
+        console.print(f"wrote {out}")
+
+
+@eval_app.command("answers")
+def answers(
+    ctx: typer.Context,
+    dataset: DatasetOpt,
+    sample: Annotated[int, typer.Option(min=1, help="Questions in all, split across sets.")] = 50,
+    mode: Annotated[str | None, typer.Option(help="Retrieval mode; unset: default.")] = None,
+    model_name: Annotated[
+        str, typer.Option(help="Name of the model the llm worker runs, for the record.")
+    ] = "unknown",
+    kb: KbOpt = "zhiku-eval",
+    reuse: ReuseOpt = False,
+    max_paragraphs: MaxParOpt = None,
+    seed: SeedOpt = 0,
+    ingest_timeout: IngestTimeoutOpt = 7200,
+    out: OutOpt = None,
+) -> None:
+    """F1, EM and the share of replies containing a gold answer, via POST /api/v1/chat."""
+    per_set = -(-sample // len(dataset))  # ceiling: every set gets its share
+    sets = load_sets(dataset, max_paragraphs, per_set, seed)
+    client = _client(ctx)
+    total = sum(len(s.questions) for s in sets)
+    with gateway_errors():
+        ensure_corpus(client, kb, sets, reuse, console, ingest_timeout)
+        with counting(console, "asking", total) as bar:
+            results = ask_all(client, kb, sets, _mode(mode), bar)
+    report = {
+        "knowledge_base": kb,
+        "model": model_name,
+        "seed": seed,
+        **score_answers(results, sets),
+    }
+    console.print(answer_table(report))
+    if out:
+        write_json(out, report)
+        console.print(f"wrote {out}")
+
+
+def _mode(value: str | None) -> SearchMode | None:
+    if value is None:
+        return None
+    if value == "dense":
+        return "dense"
+    return "keyword" if value == "keyword" else "hybrid"

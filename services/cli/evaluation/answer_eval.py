@@ -1,0 +1,102 @@
+"""Ask each sampled question through POST /api/v1/chat and score the reply against gold answers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.cli.evaluation.datasets import EvalSet, Question
+from services.cli.evaluation.metrics import answer_scores, latency_ms
+from services.common.client import ChatOptions, GatewayClient, GatewayError
+from services.common.schemas import SearchMode
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int], None]
+
+
+@dataclass
+class AnswerResult:
+    """One question's reply, its scores and how long the answer took."""
+
+    question: Question
+    language: str
+    answer: str
+    scores: dict[str, float]
+    seconds: float
+    error: str | None = None
+
+
+def ask_all(
+    client: GatewayClient,
+    kb: str,
+    sets: Sequence[EvalSet],
+    mode: SearchMode | None = None,
+    progress: ProgressFn | None = None,
+) -> list[AnswerResult]:
+    """Ask every question of every set once, without conversation history."""
+    results = []
+    options = ChatOptions(mode=mode)
+    for evalset in sets:
+        language = evalset.language
+        for question in evalset.questions:
+            results.append(_ask(client, kb, question, language, options))
+            if progress:
+                progress(1)
+    return results
+
+
+def _ask(
+    client: GatewayClient, kb: str, question: Question, language: str, options: ChatOptions
+) -> AnswerResult:
+    started = time.perf_counter()
+    try:
+        reply = client.chat(kb, [{"role": "user", "content": question.text}], options=options)
+        answer, error = reply.answer, None
+    except GatewayError as err:  # a failed answer scores 0 and is counted, not hidden
+        answer, error = "", f"{err.error_type}: {err.error}"
+        logger.warning("question %s failed: %s", question.question_id, error)
+    seconds = time.perf_counter() - started
+    scores = answer_scores(answer, question.answers, language)
+    return AnswerResult(question, language, answer, scores, seconds, error)
+
+
+def _summary(results: Sequence[AnswerResult]) -> dict[str, Any]:
+    n = len(results)
+    mean = {
+        key: (sum(r.scores[key] for r in results) / n if n else 0.0)
+        for key in ("f1", "em", "contains")
+    }
+    latency = latency_ms([r.seconds for r in results])
+    return {
+        "questions": n,
+        **mean,
+        "errors": sum(r.error is not None for r in results),
+        "latency_s": {key: value / 1000.0 for key, value in latency.items()},
+    }
+
+
+def score_answers(results: Sequence[AnswerResult], sets: Sequence[EvalSet]) -> dict[str, Any]:
+    """Mean F1, EM and gold-contained share per set and over every question."""
+    return {
+        "overall": _summary(results),
+        "sets": {
+            s.name: _summary([r for r in results if r.question.set_name == s.name]) for s in sets
+        },
+        "samples": [
+            {
+                "set": r.question.set_name,
+                "id": r.question.question_id,
+                "question": r.question.text,
+                "gold": list(r.question.answers),
+                "answer": r.answer,
+                **r.scores,
+                "seconds": round(r.seconds, 2),
+                "error": r.error,
+            }
+            for r in results
+        ],
+    }

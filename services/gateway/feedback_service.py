@@ -1,0 +1,88 @@
+"""Thumbs up or down on answers: one rating per stored answer, exportable for review."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.common.conversation_schemas import FeedbackCreate, FeedbackPublic
+from services.common.errors import NotFoundError
+from services.common.models import (
+    Conversation,
+    ConversationMessage,
+    Feedback,
+    KnowledgeBase,
+    utcnow,
+)
+
+logger = logging.getLogger(__name__)
+
+CSV_FIELDS = list(FeedbackPublic.model_fields)
+
+
+def _fill_from_message(session: Session, row: Feedback, message_id: int) -> None:
+    """Copy the rated answer, its question and knowledge base, so an export stands alone."""
+    answer = session.get(ConversationMessage, message_id)
+    if answer is None or answer.role != "assistant":
+        raise NotFoundError(f"answer {message_id} does not exist")
+    question = session.scalar(
+        select(ConversationMessage.content)
+        .where(
+            ConversationMessage.conversation_id == answer.conversation_id,
+            ConversationMessage.id < answer.id,
+            ConversationMessage.role == "user",
+        )
+        .order_by(ConversationMessage.id.desc())
+        .limit(1)
+    )
+    kb_name = session.scalar(
+        select(KnowledgeBase.name)
+        .join(Conversation, Conversation.knowledge_base_id == KnowledgeBase.id)
+        .where(Conversation.id == answer.conversation_id)
+    )
+    row.answer, row.question = answer.content, question or row.question
+    row.knowledge_base = kb_name or row.knowledge_base
+
+
+def record(session: Session, body: FeedbackCreate) -> Feedback:
+    """Store a rating; rating the same answer again replaces the earlier one."""
+    row = None
+    if body.message_id is not None:
+        row = session.scalar(select(Feedback).where(Feedback.message_id == body.message_id))
+    if row is None:
+        row = Feedback(message_id=body.message_id)
+        session.add(row)
+    row.rating, row.comment, row.created_at = body.rating, body.comment.strip(), utcnow()
+    row.knowledge_base, row.question, row.answer = body.knowledge_base, body.question, body.answer
+    if body.message_id is not None:
+        _fill_from_message(session, row, body.message_id)
+    session.commit()
+    logger.info("feedback %+d on answer %s", row.rating, row.message_id)
+    return row
+
+
+def all_feedback(session: Session) -> list[FeedbackPublic]:
+    """Every rating, oldest first."""
+    rows = session.scalars(select(Feedback).order_by(Feedback.id))
+    return [FeedbackPublic.model_validate(row) for row in rows]
+
+
+def as_jsonl(items: list[FeedbackPublic]) -> Iterator[str]:
+    """One JSON object per line."""
+    for item in items:
+        yield item.model_dump_json() + "\n"
+
+
+def as_csv(items: list[FeedbackPublic]) -> str:
+    """A CSV file with a header row."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for item in items:
+        writer.writerow(item.model_dump(mode="json"))
+    return buffer.getvalue()

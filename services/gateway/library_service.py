@@ -1,0 +1,73 @@
+"""Edits around the library: rename a knowledge base, read one chunk, retry a failed job."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.common.errors import ConflictError, NotFoundError
+from services.common.models import Chunk, Document, Job, KnowledgeBase
+from services.common.schemas import ChunkPublic, KnowledgeBaseUpdate
+from services.common.tasks import INGEST_TASK
+from services.gateway.state import GatewayState
+
+logger = logging.getLogger(__name__)
+
+
+def update_kb(session: Session, kb: KnowledgeBase, body: KnowledgeBaseUpdate) -> KnowledgeBase:
+    """Rename or re-describe; indexes are keyed by id, so a rename moves nothing on disk."""
+    if body.name is not None and body.name != kb.name:
+        taken = session.scalar(select(KnowledgeBase.id).where(KnowledgeBase.name == body.name))
+        if taken is not None:
+            raise ConflictError(f"knowledge base '{body.name}' already exists")
+        logger.info("renaming knowledge base %s to %s", kb.name, body.name)
+        kb.name = body.name
+    if body.description is not None:
+        kb.description = body.description
+    session.commit()
+    return kb
+
+
+def get_chunk(session: Session, kb: KnowledgeBase, chunk_id: int) -> ChunkPublic:
+    """One chunk with its document's name and its place in the document."""
+    row = session.execute(
+        select(Chunk.id, Chunk.document_id, Chunk.position, Chunk.text, Document.filename)
+        .join(Document, Document.id == Chunk.document_id)
+        .where(Chunk.id == chunk_id, Chunk.knowledge_base_id == kb.id)
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError(f"chunk {chunk_id} is not in knowledge base '{kb.name}'")
+    count = session.scalar(
+        select(func.count()).select_from(Chunk).where(Chunk.document_id == row.document_id)
+    )
+    return ChunkPublic(
+        chunk_id=row.id,
+        document_id=row.document_id,
+        document_name=row.filename,
+        position=row.position,
+        chunk_count=count or 0,
+        text=row.text,
+    )
+
+
+def retry_job(state: GatewayState, session: Session, job: Job) -> Job:
+    """Queue a failed job again; the pipeline replaces whatever a failed run left behind."""
+    if job.stage != "failed":
+        raise ConflictError(f"job {job.id} is {job.stage}: only failed jobs can be retried")
+    doc = session.get(Document, job.document_id) if job.document_id is not None else None
+    if doc is None:
+        raise NotFoundError(f"the document of job {job.id} was deleted: upload it again")
+    job.stage, job.progress, job.error, job.error_type = "queued", 0.0, None, None
+    doc.status, doc.error = "pending", None
+    session.commit()
+    try:
+        state.celery.send_task(INGEST_TASK, args=[job.id])
+    except Exception as exc:  # the broker's own errors vary by transport
+        logger.error("could not queue job %s again: %s", job.id, exc)
+        job.stage, job.error_type = "failed", "not_ready"
+        job.error = f"the job queue is unavailable: {exc}"
+        session.commit()
+    logger.info("retrying job %s (%s)", job.id, job.filename)
+    return job

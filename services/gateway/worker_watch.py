@@ -1,0 +1,73 @@
+"""Generation that fails fast when no llm worker is left to answer, instead of waiting it out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+import redis
+
+from services.common import heartbeat
+from services.common.errors import GenerationTimeoutError, NotReadyError
+from services.common.schemas import GenerationRequest, StreamEvent
+from services.gateway.state import GatewayState
+from services.gateway.worker_calls import run_on_worker
+
+logger = logging.getLogger(__name__)
+
+# How long the stream may stay silent before the gateway looks at the workers' heartbeats.
+CHECK_EVERY_S = 5.0
+# A busy worker on an overloaded machine can miss a beat: only a beat missing this much longer
+# than its TTL means the worker is gone.
+MISSING_GRACE_S = heartbeat.TTL_S
+NO_WORKER = "no llm worker is running; start one (or wait for it to come back) and retry"
+WORKER_LOST = "the llm worker stopped while answering; retry the question"
+
+
+def live_llm_workers(state: GatewayState) -> set[str]:
+    """Ids of the llm workers that beat in the last heartbeat.TTL_S seconds."""
+    try:
+        beats = heartbeat.alive(state.settings, "llm")
+    except (redis.RedisError, OSError) as exc:
+        raise NotReadyError(f"Redis is unavailable, no llm worker can be reached: {exc}") from exc
+    return {str(beat.get("worker")) for beat in beats}
+
+
+def watched_generation(state: GatewayState, request: GenerationRequest) -> Iterator[StreamEvent]:
+    """The worker's events; NotReadyError once every worker that could answer is gone."""
+    workers = live_llm_workers(state)
+    if not workers:
+        raise NotReadyError(NO_WORKER)
+    seen, quiet_since, missing_since = 0, time.monotonic(), None
+    events = run_on_worker(state, request, CHECK_EVERY_S)
+    while True:
+        try:
+            # A stream read again starts from its first event: skip what was already relayed.
+            for number, event in enumerate(_redis_errors_as_not_ready(events)):
+                if number >= seen:
+                    seen, quiet_since = seen + 1, time.monotonic()
+                    yield event
+            return
+        except GenerationTimeoutError:
+            silent_s = time.monotonic() - quiet_since
+            if silent_s >= state.settings.generation_timeout_s:
+                raise
+            # The task is not replayed (acks_late is off), so it died with the workers that were
+            # up when it was queued: once none of them is left, nobody will answer.
+            live = live_llm_workers(state)
+            if workers & live:
+                missing_since = None
+            elif missing_since is None:
+                missing_since = time.monotonic()
+            elif time.monotonic() - missing_since >= MISSING_GRACE_S:
+                logger.warning("stream %s: its llm worker(s) stopped", request.stream_id)
+                raise NotReadyError(WORKER_LOST if live else NO_WORKER) from None
+        events = state.streams.read(request.stream_id, CHECK_EVERY_S)
+
+
+def _redis_errors_as_not_ready(events: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
+    try:
+        yield from events
+    except redis.RedisError as exc:
+        raise NotReadyError(f"the token stream (Redis) is unavailable: {exc}") from exc

@@ -1,0 +1,110 @@
+"""The rerank stage: stored chunk texts, the offline rerankers and a missing cross-encoder."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retriever import service
+from retriever.rerank import (
+    Candidate,
+    ChunkTexts,
+    CrossEncoderReranker,
+    E5Reranker,
+    LexicalReranker,
+    ScoreFusionReranker,
+    create_reranker,
+)
+from retriever.store import IndexStore
+from services.common.embedding import UseEmbedder
+from services.common.errors import NotReadyError
+from services.common.retriever_schemas import IndexAddRequest, IndexItem, RetrieverSearchRequest
+from services.common.settings import RetrievalSettings
+
+FILTER = "净水器的滤芯每三个月更换一次，更换前请关闭进水阀。"
+TEA = "绿茶的冲泡水温以八十度左右为宜。"
+BIKE = "The bicycle chain should be oiled every month."
+
+
+def test_chunk_texts_round_trip_and_replace(tmp_path: Path) -> None:
+    texts = ChunkTexts(tmp_path / "7")
+    assert texts.get([1]) == {}  # nothing written yet
+    texts.put([(1, "one"), (2, "two")])
+    texts.put([(2, "deux")])
+    assert texts.get([1, 2, 3]) == {1: "one", 2: "deux"}
+
+
+def test_lexical_scores_follow_coverage_of_the_query() -> None:
+    scores = LexicalReranker().scores("滤芯多久更换一次", [TEA, FILTER, BIKE])
+    assert scores[1] > scores[0] and scores[1] > scores[2]
+    assert LexicalReranker().scores("滤芯", [""]) == [0.0]
+
+
+def test_lexical_rerank_is_a_permutation_that_lifts_a_matching_candidate() -> None:
+    candidates = [
+        Candidate(10, TEA),
+        Candidate(11, BIKE),
+        Candidate(12, FILTER),
+        Candidate(13, TEA),
+    ]
+    order = LexicalReranker().rerank("滤芯多久更换", candidates)
+    assert sorted(order) == [10, 11, 12, 13]
+    assert order.index(12) < 2  # from third to one of the first two
+
+
+def test_score_fusion_adds_scaled_bm25_and_cosine() -> None:
+    reranker = ScoreFusionReranker(alpha=1.0)
+    candidates = [
+        Candidate(1, dense_score=0.9, keyword_score=None),  # found by meaning only
+        Candidate(2, dense_score=0.2, keyword_score=10.0),  # the best keyword match
+        Candidate(3, dense_score=0.5, keyword_score=6.0),
+    ]
+    assert reranker.scores(candidates) == pytest.approx([0.9, 1.2, 1.1])
+    assert reranker.rerank("q", candidates) == [2, 3, 1]
+    # No keyword match at all: the cosine alone decides.
+    assert reranker.rerank("q", [Candidate(5, dense_score=0.1), Candidate(6, dense_score=0.3)]) == [
+        6,
+        5,
+    ]
+
+
+def test_e5_scores_a_relevant_passage_highest() -> None:
+    scores = E5Reranker().scores("滤芯多久更换一次？", [TEA, FILTER, BIKE])
+    assert int(np.argmax(scores)) == 1
+
+
+def test_cross_encoder_without_a_model_is_not_ready(tmp_path: Path) -> None:
+    with pytest.raises(NotReadyError, match="RERANKER_PATH"):
+        CrossEncoderReranker(None)
+    with pytest.raises(NotReadyError, match="not there"):
+        create_reranker(
+            RetrievalSettings(reranker="cross-encoder", reranker_path=str(tmp_path / "none"))
+        )
+
+
+def test_search_with_rerank_reads_the_texts_written_at_indexing(tmp_path: Path) -> None:
+    embedder = UseEmbedder()
+    store = IndexStore(tmp_path)
+    docs = [TEA, BIKE, FILTER] + [f"第{i}条无关的说明文字。" for i in range(30)]
+    vectors = embedder.embed(docs)
+    items = [
+        IndexItem(chunk_id=i, document_id=i, text=t, vector=_b64(vectors[i]))
+        for i, t in enumerate(docs)
+    ]
+    request = IndexAddRequest(embedding_model=embedder.name, dim=embedder.dim, items=items)
+    service.add_chunks(store, embedder, 5, request)
+    assert ChunkTexts(store.directory(5)).get([2]) == {2: FILTER}
+    query = RetrieverSearchRequest(
+        kb_id=5, query="滤芯多久更换一次", top_k=3, rerank=True, embedding_model=embedder.name
+    )
+    for reranker in ("lexical", "fusion"):
+        settings = RetrievalSettings(reranker=reranker)
+        hits = service.search(store, embedder, query, settings)
+        assert len(hits) == 3 and hits[0].chunk_id == 2
+
+
+def _b64(vector: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
