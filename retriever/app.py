@@ -7,17 +7,14 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import FastAPI
 
 from retriever import keyword_index
 from retriever.routes import router
 from retriever.state import RetrieverState
 from retriever.store import IndexStore
 from services.common.embedding import create_embedder
-from services.common.errors import ZhikuError
+from services.common.http_errors import install_error_handlers
 from services.common.logging import configure_logging
 from services.common.settings import Settings
 
@@ -47,35 +44,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def _error(status_code: int, message: str, error_type: str) -> JSONResponse:
-    content = {"error": message, "error_type": error_type}
-    return JSONResponse(status_code=status_code, content=content)
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ZhikuError)
-    async def _zhiku_error(_request: Request, exc: ZhikuError) -> JSONResponse:
-        return _error(exc.status_code, exc.message, exc.error_type)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [
-            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}"
-            for err in exc.errors()[:5]
-        ]
-        return _error(422, "; ".join(parts) or "invalid request", "validation_error")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        error_type = "not_found" if exc.status_code == 404 else "http_error"
-        return _error(exc.status_code, str(exc.detail), error_type)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return _error(500, "internal error in the retriever", "internal_error")
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the retriever app; the embedder loads in the background once the app starts."""
     settings = settings or Settings()
@@ -83,6 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     app = FastAPI(title="zhiku retriever", lifespan=_lifespan, docs_url=None, redoc_url=None)
     app.state.retriever = RetrieverState(settings=settings, store=IndexStore(settings.index_dir))
-    _install_error_handlers(app)
+    install_error_handlers(app, "retriever")
     app.include_router(router)
     return app

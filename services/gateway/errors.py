@@ -2,57 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import redis
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError as KombuOperationalError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.common.errors import ZhikuError
+from services.common.http_errors import error_response
+from services.common.http_errors import install_error_handlers as install_shared_handlers
 
 logger = logging.getLogger(__name__)
 
 
-def error_payload(error: str, error_type: str | None) -> str:
-    """An error body as JSON text, for streams that already sent their headers."""
-    return json.dumps(
-        {"error": error, "error_type": error_type or "upstream_error"}, ensure_ascii=False
-    )
-
-
-def error_response(status_code: int, error: str, error_type: str) -> JSONResponse:
-    return JSONResponse(status_code=status_code, content={"error": error, "error_type": error_type})
-
-
-def _describe_validation(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg")))
-    return "; ".join(parts) or "invalid request"
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ZhikuError)
-    async def _zhiku(_request: Request, exc: ZhikuError) -> JSONResponse:
-        return error_response(exc.status_code, exc.message, exc.error_type)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, _describe_validation(exc), "validation_error")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        error_type = {404: "not_found", 405: "method_not_allowed"}.get(
-            exc.status_code, "http_error"
-        )
-        return error_response(exc.status_code, str(exc.detail), error_type)
+    """The shared envelope, plus: an unreachable database or Redis is a 503, not a 500."""
+    install_shared_handlers(app, "gateway")
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
@@ -68,8 +35,3 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             503, "the queue and token streams (Redis) are unavailable; retry shortly", "not_ready"
         )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unexpected error")
-        return error_response(500, "internal error; see the gateway log", "internal_error")

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from services.common.errors import ConflictError, NotFoundError
 from services.common.models import Chunk, Document, Job, KnowledgeBase
 from services.common.schemas import ChunkPublic, KnowledgeBaseUpdate
-from services.common.tasks import INGEST_TASK
 from services.gateway.state import GatewayState
+from services.gateway.upload_service import enqueue_job
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +62,6 @@ def retry_job(state: GatewayState, session: Session, job: Job) -> Job:
     job.stage, job.progress, job.error, job.error_type = "queued", 0.0, None, None
     doc.status, doc.error = "pending", None
     session.commit()
-    try:
-        state.celery.send_task(INGEST_TASK, args=[job.id])
-    except Exception as exc:  # the broker's own errors vary by transport
-        logger.error("could not queue job %s again: %s", job.id, exc)
-        job.stage, job.error_type = "failed", "not_ready"
-        job.error = f"the job queue is unavailable: {exc}"
-        session.commit()
+    enqueue_job(state, session, job)
     logger.info("retrying job %s (%s)", job.id, job.filename)
     return job

@@ -74,7 +74,8 @@ def _store(
     return _Accepted(doc, job)
 
 
-def _enqueue(state: GatewayState, session: Session, job: Job) -> None:
+def enqueue_job(state: GatewayState, session: Session, job: Job) -> None:
+    """Queue a job's ingestion; a queue that cannot take it fails the job with the reason."""
     try:
         state.celery.send_task(INGEST_TASK, args=[job.id])
     except Exception as exc:  # the broker's own errors vary by transport
@@ -102,7 +103,7 @@ async def accept_uploads(
         if isinstance(stored, Document):
             result.duplicates.append(document_public(stored, kb.name))
             continue
-        _enqueue(state, session, stored.job)
+        enqueue_job(state, session, stored.job)
         result.jobs.append(job_public(stored.job, kb.name))
         logger.info("queued %s as document %d (job %s)", name, stored.document.id, stored.job.id)
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,11 +17,23 @@ import pytest
 
 from llm_worker.model_files import ensure_bundled
 from services.common.db import upgrade_database
+from services.common.schemas import JobPublic
 from services.common.settings import Settings
 from services.launcher import start, stop, suite_commands, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
+
+
+def wait_jobs(client: httpx.Client, ids: list[str], timeout_s: float = 240) -> list[JobPublic]:
+    """The jobs once every one is done or failed; nothing may stay pending past timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        jobs = [JobPublic.model_validate(client.get(f"/api/v1/jobs/{i}").json()) for i in ids]
+        if all(job.stage in ("done", "failed") for job in jobs):
+            return jobs
+        time.sleep(0.5)
+    raise AssertionError(f"jobs still running after {timeout_s:.0f} s: nothing may stay pending")
 
 
 def free_port() -> int:

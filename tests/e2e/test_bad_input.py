@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -14,23 +12,13 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from services.common.schemas import JobPublic, SearchResponse, UploadAccepted
 from tests.data.broken.make_broken import single_line
-from tests.e2e.conftest import RunningSuite, _start_suite, _stop_suite
+from tests.e2e.conftest import RunningSuite, _start_suite, _stop_suite, wait_jobs
 
 pytestmark = pytest.mark.e2e
 
 BROKEN = Path(__file__).resolve().parents[1] / "data" / "broken"
 KB = "bad-input-kb"
 EXAMPLES_PER_OPERATION = 12
-
-
-def _wait_jobs(client: httpx.Client, ids: list[str], timeout_s: float = 240) -> list[JobPublic]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        jobs = [JobPublic.model_validate(client.get(f"/api/v1/jobs/{i}").json()) for i in ids]
-        if all(j.stage in ("done", "failed") for j in jobs):
-            return jobs
-        time.sleep(0.5)
-    raise AssertionError(f"jobs still running after {timeout_s:.0f} s")
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +34,7 @@ def broken_batch(running_suite: RunningSuite) -> tuple[UploadAccepted, dict[str,
     response = client.post(f"/api/v1/knowledge-bases/{KB}/documents", files=parts)
     assert response.status_code == 202, response.text
     accepted = UploadAccepted.model_validate(response.json())
-    jobs = _wait_jobs(client, [job.id for job in accepted.jobs])
+    jobs = wait_jobs(client, [job.id for job in accepted.jobs])
     return accepted, {job.filename: job for job in jobs}
 
 

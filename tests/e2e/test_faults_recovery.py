@@ -21,6 +21,7 @@ from services.common.schemas import (
     SearchResponse,
     UploadAccepted,
 )
+from tests.e2e.conftest import wait_jobs
 from tests.e2e.faults_support import FaultSuite, fault_suite
 
 pytestmark = pytest.mark.e2e
@@ -30,16 +31,6 @@ __all__ = ["fault_suite"]  # the fixture, imported for pytest
 DATA = Path(__file__).resolve().parents[1] / "data"
 KB = "faults-kb"
 QUESTION = "天工X7 的 PP 棉滤芯多久更换一次？"
-
-
-def _wait_jobs(client: httpx.Client, ids: list[str], timeout_s: float = 240) -> list[JobPublic]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        jobs = [JobPublic.model_validate(client.get(f"/api/v1/jobs/{i}").json()) for i in ids]
-        if all(j.stage in ("done", "failed") for j in jobs):
-            return jobs
-        time.sleep(0.5)
-    raise AssertionError(f"jobs still running after {timeout_s:.0f} s")
 
 
 def _upload(client: httpx.Client, files: dict[str, bytes]) -> list[str]:
@@ -84,7 +75,7 @@ def faults(fault_suite: FaultSuite) -> FaultSuite:
     created = fault_suite.client.post("/api/v1/knowledge-bases", json={"name": KB})
     assert created.status_code == 201, created.text
     files = {n: (DATA / n).read_bytes() for n in ("zh_manual.md", "en_report.txt")}
-    jobs = _wait_jobs(fault_suite.client, _upload(fault_suite.client, files))
+    jobs = wait_jobs(fault_suite.client, _upload(fault_suite.client, files))
     assert [j.stage for j in jobs] == ["done", "done"]
     return fault_suite
 
@@ -159,7 +150,7 @@ def test_a_killed_ingestion_worker_resumes_its_job_and_the_index_agrees(
     faults.kill("ingestion")
     faults.restart("ingestion")
 
-    [job] = _wait_jobs(faults.client, [job_id])
+    [job] = wait_jobs(faults.client, [job_id])
     assert job.stage == "done", job
     assert job.error is None
     assert "jobs queued again" in faults.suite.log("ingestion")
@@ -238,7 +229,7 @@ def test_a_redis_outage_answers_503_and_the_suite_recovers(faults: FaultSuite) -
         faults.redis.start()
     faults.wait_ready()
     assert _chat(faults).status_code == 200
-    jobs = _wait_jobs(faults.client, _upload(faults.client, {"after-redis.txt": b"Redis is back."}))
+    jobs = wait_jobs(faults.client, _upload(faults.client, {"after-redis.txt": b"Redis is back."}))
     assert jobs[0].stage == "done"
 
 
@@ -259,5 +250,5 @@ def test_a_postgres_outage_answers_503_and_the_suite_recovers(faults: FaultSuite
     faults.wait_ready()
     assert faults.client.get("/api/v1/knowledge-bases").status_code == 200
     back = {"after-pg.txt": b"PostgreSQL is back."}
-    jobs = _wait_jobs(faults.client, _upload(faults.client, back))
+    jobs = wait_jobs(faults.client, _upload(faults.client, back))
     assert jobs[0].stage == "done"

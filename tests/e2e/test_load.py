@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.common.schemas import DocumentsPublic, JobPublic, UploadAccepted
-from tests.e2e.conftest import RunningSuite
+from services.common.schemas import DocumentsPublic, UploadAccepted
+from tests.e2e.conftest import RunningSuite, wait_jobs
 
 pytestmark = pytest.mark.e2e
 
@@ -51,16 +50,6 @@ def _request(base: str, local: threading.local, kind: str, n: int) -> tuple[str,
     return kind, response.status_code, []
 
 
-def _wait_final(client: httpx.Client, ids: list[str], timeout_s: float = 300) -> list[JobPublic]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        jobs = [JobPublic.model_validate(client.get(f"/api/v1/jobs/{i}").json()) for i in ids]
-        if all(job.stage in ("done", "failed") for job in jobs):
-            return jobs
-        time.sleep(1)
-    raise AssertionError(f"jobs still running after {timeout_s:.0f} s: nothing may stay pending")
-
-
 def test_mixed_load_has_no_server_errors_and_loses_no_document(
     running_suite: RunningSuite,
 ) -> None:
@@ -70,7 +59,7 @@ def test_mixed_load_has_no_server_errors_and_loses_no_document(
     seeded = UploadAccepted.model_validate(
         client.post(f"/api/v1/knowledge-bases/{KB}/documents", files=seed).json()
     )
-    _wait_final(client, [j.id for j in seeded.jobs])
+    wait_jobs(client, [j.id for j in seeded.jobs])
 
     kinds = [kind for kind, count in MIX.items() for _ in range(count)]
     random.Random(3).shuffle(kinds)
@@ -87,7 +76,7 @@ def test_mixed_load_has_no_server_errors_and_loses_no_document(
     assert all(status in (200, 202, 429) for _, status, _ in results), statuses
     accepted = [job for _, _, jobs in results for job in jobs]
     assert accepted, statuses
-    jobs = _wait_final(client, accepted)
+    jobs = wait_jobs(client, accepted)
     assert all(job.stage == "done" or job.error for job in jobs)
     listed = DocumentsPublic.model_validate(
         client.get(f"/api/v1/knowledge-bases/{KB}/documents").json()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import httpx
@@ -19,26 +18,12 @@ from services.common.schemas import (
     SearchResponse,
     UploadAccepted,
 )
-from tests.e2e.conftest import RunningSuite
+from tests.e2e.conftest import RunningSuite, wait_jobs
 
 pytestmark = pytest.mark.e2e
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 KB = "e2e-manuals"
-
-
-def _wait_jobs(
-    client: httpx.Client, job_ids: list[str], timeout_s: float = 180
-) -> dict[str, JobPublic]:
-    deadline, done = time.monotonic() + timeout_s, {}
-    while time.monotonic() < deadline and len(done) < len(job_ids):
-        for job_id in job_ids:
-            job = JobPublic.model_validate(client.get(f"/api/v1/jobs/{job_id}").json())
-            if job.stage in ("done", "failed"):
-                done[job_id] = job
-        time.sleep(0.5)
-    assert len(done) == len(job_ids), f"jobs still running after {timeout_s} s"
-    return done
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +52,8 @@ def filled_kb(running_suite: RunningSuite) -> dict[str, JobPublic]:
         "tool.exe": "unsupported_file_type",
         "huge.txt": "payload_too_large",
     }
-    jobs = _wait_jobs(client, [j.id for j in accepted.jobs])
-    return {job.filename: job for job in jobs.values()}
+    jobs = wait_jobs(client, [j.id for j in accepted.jobs], timeout_s=180)
+    return {job.filename: job for job in jobs}
 
 
 def test_good_files_are_indexed_and_the_corrupt_one_fails_with_a_reason(
@@ -258,8 +243,8 @@ def test_deleting_a_document_removes_its_chunks(
         f"/api/v1/knowledge-bases/{KB}/documents",
         files=[("files", ("tea.html", body, "text/html"))],
     )
-    job = _wait_jobs(client, [UploadAccepted.model_validate(upload.json()).jobs[0].id])
-    doc_id = next(iter(job.values())).document_id
+    job = wait_jobs(client, [UploadAccepted.model_validate(upload.json()).jobs[0].id])
+    doc_id = job[0].document_id
     query = {"knowledge_base": KB, "query": "雾隐白毫的萎凋需要多长时间？", "top_k": 3}
     assert (
         SearchResponse.model_validate(client.post("/api/v1/search", json=query).json())

@@ -11,12 +11,12 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from services.common.errors import ValidationFailedError
+from services.common.http_errors import error_payload
 from services.common.models import KnowledgeBase
 from services.common.schemas import ChatMessage, ChatRequest, ChatResponse, StreamEvent
 from services.gateway import chat_service, conversation_service, kb_service
 from services.gateway.auth import Principal, PrincipalDep, ensure_visible
 from services.gateway.deps import SessionDep, StateDep
-from services.gateway.errors import error_payload
 from services.gateway.state import GatewayState
 
 router = APIRouter(prefix="/api/v1", tags=["chat"])

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from services.common.http_errors import error_payload
 from services.common.schemas import ChatResponse
 from services.gateway import chat_service, kb_service
 from services.gateway.auth import PrincipalDep
 from services.gateway.deps import SessionDep, StateDep
-from services.gateway.errors import error_payload
 from services.gateway.openai_schemas import (
     MODEL_PREFIX,
     OpenAIAssistantMessage,
