@@ -8,7 +8,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError as KombuOperationalError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from services.common.http_errors import error_response
@@ -18,8 +18,14 @@ logger = logging.getLogger(__name__)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """The shared envelope, plus: an unreachable database or Redis is a 503, not a 500."""
+    """The shared envelope; an unreachable database or Redis is a 503, an unstorable value a 422."""
     install_shared_handlers(app, "gateway")
+
+    @app.exception_handler(DataError)
+    async def _unrepresentable(_request: Request, exc: DataError) -> JSONResponse:
+        # e.g. an id beyond the database's integer range: the input is wrong, not the server.
+        logger.info("value the database cannot store: %s", exc.orig)
+        return error_response(422, "a value is out of range for the database", "validation_error")
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)

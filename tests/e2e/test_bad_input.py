@@ -106,6 +106,7 @@ def test_the_openapi_schema_holds_under_fuzzing(fuzzed_suite: RunningSuite) -> N
 
         @settings(
             max_examples=EXAMPLES_PER_OPERATION,
+            derandomize=True,  # the same cases every run: CI must not turn red by chance
             deadline=None,
             database=None,
             phases=[Phase.explicit, Phase.generate],
