@@ -8,7 +8,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError as KombuOperationalError
-from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from services.common.http_errors import error_response
@@ -21,11 +21,18 @@ def install_error_handlers(app: FastAPI) -> None:
     """The shared envelope; an unreachable database or Redis is a 503, an unstorable value a 422."""
     install_shared_handlers(app, "gateway")
 
-    @app.exception_handler(DataError)
-    async def _unrepresentable(_request: Request, exc: DataError) -> JSONResponse:
+    @app.exception_handler(DataError)  # PostgreSQL: "integer out of range"
+    @app.exception_handler(OverflowError)  # SQLite's driver, before the query is sent
+    async def _unrepresentable(_request: Request, exc: Exception) -> JSONResponse:
         # e.g. an id beyond the database's integer range: the input is wrong, not the server.
-        logger.info("value the database cannot store: %s", exc.orig)
+        logger.info("value the database cannot store: %s", getattr(exc, "orig", exc))
         return error_response(422, "a value is out of range for the database", "validation_error")
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(_request: Request, exc: IntegrityError) -> JSONResponse:
+        # A safety net: services check first; a race with another request can still land here.
+        logger.warning("write refused by the database: %s", exc.orig)
+        return error_response(409, "the request conflicts with stored data", "conflict")
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)

@@ -25,11 +25,15 @@ logger = logging.getLogger(__name__)
 CSV_FIELDS = list(FeedbackPublic.model_fields)
 
 
-def _fill_from_message(session: Session, row: Feedback, message_id: int) -> None:
-    """Copy the rated answer, its question and knowledge base, so an export stands alone."""
+def _rated_answer(session: Session, message_id: int) -> ConversationMessage:
     answer = session.get(ConversationMessage, message_id)
     if answer is None or answer.role != "assistant":
         raise NotFoundError(f"answer {message_id} does not exist")
+    return answer
+
+
+def _fill_from_message(session: Session, row: Feedback, answer: ConversationMessage) -> None:
+    """Copy the rated answer, its question and knowledge base, so an export stands alone."""
     question = session.scalar(
         select(ConversationMessage.content)
         .where(
@@ -51,16 +55,18 @@ def _fill_from_message(session: Session, row: Feedback, message_id: int) -> None
 
 def record(session: Session, body: FeedbackCreate) -> Feedback:
     """Store a rating; rating the same answer again replaces the earlier one."""
+    # Checked before anything is added: a missing answer is a 404, never a foreign-key error.
+    answer = _rated_answer(session, body.message_id) if body.message_id is not None else None
     row = None
-    if body.message_id is not None:
-        row = session.scalar(select(Feedback).where(Feedback.message_id == body.message_id))
+    if answer is not None:
+        row = session.scalar(select(Feedback).where(Feedback.message_id == answer.id))
     if row is None:
         row = Feedback(message_id=body.message_id)
         session.add(row)
     row.rating, row.comment, row.created_at = body.rating, body.comment.strip(), utcnow()
     row.knowledge_base, row.question, row.answer = body.knowledge_base, body.question, body.answer
-    if body.message_id is not None:
-        _fill_from_message(session, row, body.message_id)
+    if answer is not None:
+        _fill_from_message(session, row, answer)
     session.commit()
     logger.info("feedback %+d on answer %s", row.rating, row.message_id)
     return row
