@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from services.common import fs_transport
 from services.common.settings import Settings
 
 INGEST_TASK = "zhiku.ingest_document"
@@ -26,7 +27,7 @@ def create_celery(settings: Settings, name: str = "zhiku") -> Celery:
         broker, options = settings.redis_url, {"visibility_timeout": 3600}
     else:
         folder = str(settings.broker_dir.resolve())
-        broker = "filesystem://"
+        broker = f"{fs_transport.ALIAS}://"
         options = {
             "data_folder_in": folder,
             "data_folder_out": folder,
