@@ -37,7 +37,8 @@ def running_suite(data_dir: Path, extra_env: dict[str, str] | None = None) -> It
         **(extra_env or {}),
     }
     for name in ("ZHIKU_DATABASE_URL", "ZHIKU_REDIS_URL"):
-        env.pop(name, None)  # the embedded shape: SQLite and the filesystem queue
+        if name not in (extra_env or {}):
+            env.pop(name, None)  # by default the embedded shape: SQLite and the filesystem queue
     os.environ.update({k: v for k, v in env.items() if k.startswith("ZHIKU_")})
     settings = Settings()
     settings.ensure_dirs()
