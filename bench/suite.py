@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,16 +10,9 @@ from pathlib import Path
 
 from services.common.db import upgrade_database
 from services.common.settings import Settings
-from services.launcher import start, stop, suite_commands, wait_ready
+from services.launcher import free_port, start, stop, suite_commands, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

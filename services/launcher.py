@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,13 @@ from services.common.settings import Settings
 from services.common.tasks import ingest_queue, llm_queue
 
 logger = logging.getLogger("zhiku.launcher")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for tests and benchmarks)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _worker(module: str, queue: str, name: str) -> list[str]:

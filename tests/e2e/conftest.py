@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import uuid
@@ -19,7 +18,7 @@ from llm_worker.model_files import ensure_bundled
 from services.common.db import upgrade_database
 from services.common.schemas import JobPublic
 from services.common.settings import Settings
-from services.launcher import start, stop, suite_commands, wait_ready
+from services.launcher import free_port, start, stop, suite_commands, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -34,12 +33,6 @@ def wait_jobs(client: httpx.Client, ids: list[str], timeout_s: float = 240) -> l
             return jobs
         time.sleep(0.5)
     raise AssertionError(f"jobs still running after {timeout_s:.0f} s: nothing may stay pending")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

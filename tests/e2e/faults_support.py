@@ -22,8 +22,8 @@ import psycopg
 import pytest
 import redis
 
-from services.launcher import start
-from tests.e2e.conftest import RunningSuite, _start_suite, _stop_suite, free_port
+from services.launcher import free_port, start
+from tests.e2e.conftest import RunningSuite, _start_suite, _stop_suite
 
 
 def _wait(check: object, what: str, timeout_s: float = 60.0) -> None:

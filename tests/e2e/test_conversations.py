@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from pathlib import Path
 
 import httpx
@@ -24,23 +23,13 @@ from services.common.schemas import (
     KnowledgeBasePublic,
     UploadAccepted,
 )
-from tests.e2e.conftest import RunningSuite
+from tests.e2e.conftest import RunningSuite, wait_jobs
 
 pytestmark = pytest.mark.e2e
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 KB = "e2e-conversations"
 QUESTION = "天工X7 的 PP 棉滤芯多久更换一次？"
-
-
-def _wait(client: httpx.Client, job_id: str, timeout_s: float = 180) -> JobPublic:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = JobPublic.model_validate(client.get(f"/api/v1/jobs/{job_id}").json())
-        if job.stage in ("done", "failed"):
-            return job
-        time.sleep(0.5)
-    raise AssertionError(f"job {job_id} still running after {timeout_s} s")
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +44,7 @@ def jobs(running_suite: RunningSuite) -> dict[str, JobPublic]:
     response = client.post(f"/api/v1/knowledge-bases/{KB}/documents", files=files)
     assert response.status_code == 202, response.text
     accepted = UploadAccepted.model_validate(response.json())
-    return {job.filename: _wait(client, job.id) for job in accepted.jobs}
+    return {job.filename: job for job in wait_jobs(client, [j.id for j in accepted.jobs])}
 
 
 def _chat(client: httpx.Client, conversation_id: int, question: str) -> ChatResponse:
@@ -179,7 +168,7 @@ def test_rename_kb_and_retry_a_failed_job(
     retried = client.post(f"/api/v1/jobs/{failed.id}/retry")
     assert retried.status_code == 202, retried.text
     assert JobPublic.model_validate(retried.json()).stage == "queued"
-    again = _wait(client, failed.id)
+    (again,) = wait_jobs(client, [failed.id])
     assert again.stage == "failed" and again.error_type == "document_parse_error"
     done = client.post(f"/api/v1/jobs/{jobs['zh_manual.md'].id}/retry")
     assert done.status_code == 409 and done.json()["error_type"] == "conflict"

@@ -6,7 +6,6 @@ import io
 import os
 import subprocess
 import sys
-import time
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import openai
 import pytest
 
 from services.common.client import GatewayClient, GatewayError
-from tests.e2e.conftest import KeyedSuite
+from tests.e2e.conftest import KeyedSuite, wait_jobs
 
 pytestmark = pytest.mark.e2e
 
@@ -44,23 +43,13 @@ class World:
     my_doc: int
 
 
-def _wait_done(client: httpx.Client, job_id: str) -> dict[str, object]:
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/v1/jobs/{job_id}").json()
-        if job["stage"] in ("done", "failed"):
-            assert job["stage"] == "done", job
-            return dict(job)
-        time.sleep(1)
-    raise TimeoutError(f"job {job_id} not done")
-
-
 def _kb_with(client: httpx.Client, name: str, filename: str, text: str) -> tuple[int, str]:
     assert client.post("/api/v1/knowledge-bases", json={"name": name}).status_code == 201
     files = [("files", (filename, text.encode(), "text/markdown"))]
     job = client.post(f"/api/v1/knowledge-bases/{name}/documents", files=files).json()["jobs"][0]
-    done = _wait_done(client, job["id"])
-    return int(str(done["document_id"])), str(job["id"])
+    (done,) = wait_jobs(client, [job["id"]])
+    assert done.stage == "done", done
+    return int(str(done.document_id)), str(job["id"])
 
 
 @pytest.fixture(scope="module")
