@@ -6,6 +6,10 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# Portable CPU kernels (AVX2/FMA/F16C): a native build picks up AMX on recent Xeons, which
+# breaks in many VMs (scripts/llama_build_check.py).
+LLAMA_CMAKE := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF
+LLAMA := llama-cpp-python==0.3.36
 
 .DEFAULT_GOAL := help
 
@@ -16,7 +20,9 @@ $(VENV)/.base:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0  # CPU build; must come before sentence-transformers
-	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(PIP) install -q llama-cpp-python==0.3.36
+	CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) install -q $(LLAMA)
+	$(PY) scripts/llama_build_check.py || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) install -q --force-reinstall --no-deps --no-cache-dir $(LLAMA)
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.base pyproject.toml
@@ -47,7 +53,7 @@ compose-check: ## validate docker-compose.yml, the GPU profile included
 	bash scripts/compose_check.sh
 
 install-gpu: $(VENV)/.base ## rebuild llama-cpp-python with CUDA (needs the CUDA toolkit)
-	CMAKE_ARGS="-DGGML_CUDA=on -DLLAVA_BUILD=OFF" $(PIP) install --force-reinstall --no-deps --no-cache-dir llama-cpp-python==0.3.36
+	CMAKE_ARGS="-DGGML_CUDA=on $(LLAMA_CMAKE)" $(PIP) install --force-reinstall --no-deps --no-cache-dir $(LLAMA)
 
 clean: ## remove the virtualenv (data/ is kept)
 	rm -rf $(VENV)
