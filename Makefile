@@ -49,6 +49,11 @@ test: $(VENV)/.dev ## lint, then every test (unit, integration, end to end, brow
 	$(PY) -m llm_worker.model_files --model qwen2.5-0.5b
 	$(VENV)/bin/pytest
 
+bench: $(VENV)/.dev $(VENV)/.run ## speed benchmarks against the raw engines (~20 min): bench/results/
+	$(PY) -m llm_worker.model_files --model qwen2.5-0.5b
+	$(PY) -m llm_worker.model_files
+	$(PY) -m bench
+
 compose-check: ## validate docker-compose.yml, the GPU profile included
 	bash scripts/compose_check.sh
 
@@ -58,4 +63,4 @@ install-gpu: $(VENV)/.base ## rebuild llama-cpp-python with CUDA (needs the CUDA
 clean: ## remove the virtualenv (data/ is kept)
 	rm -rf $(VENV)
 
-.PHONY: help install run lint test compose-check install-gpu clean
+.PHONY: help install run lint test bench compose-check install-gpu clean

@@ -1,17 +1,16 @@
 """Generation through zhiku (gateway → Celery on Redis → llm worker → SSE) against llama-cpp-python
-called directly on the same model, the same messages and the same settings, in one run.
+called directly on the same model, the same messages and the same settings, in one run; then what
+llama.cpp's KV cache saves on a shared prompt prefix and on repeated questions.
 
-    python -m bench.generation [--model PATH] [--rounds 2]
+    python -m bench.generation [--model PATH] [--rounds 2] [--out DIR]
 
-Writes bench/results/generation.json and generation.md. Ratios, not absolute times, are the
-point: both sides run on this machine, one after the other, on the same prompt.
+Writes generation.json and generation.md. Ratios, not absolute times, are the point: both sides
+run on this machine, one after the other, on the same prompts.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import tempfile
 import time
@@ -22,13 +21,13 @@ from typing import Any, cast
 import httpx
 import llama_cpp
 
+from bench.report import RESULTS, machine_line, write_results
 from bench.suite import REPO, running_suite
 from llm_worker.model_files import ensure_bundled
 from llm_worker.prompts import build_messages
 from services.common.schemas import ChatResponse, ContextPassage, GenerationRequest, SearchResponse
 from services.common.settings import LLMSettings
 
-RESULTS = REPO / "bench" / "results"
 DATA = REPO / "tests" / "data"
 KB = "bench-generation"
 QUESTIONS = [
@@ -37,6 +36,8 @@ QUESTIONS = [
     "天工X7 的售后服务热线是多少？",
     "When was Aurora Ridge Observatory founded?",
 ]
+MAX_TOKENS = 64
+Row = dict[str, float]
 
 
 def _fill(client: httpx.Client) -> None:
@@ -51,12 +52,9 @@ def _fill(client: httpx.Client) -> None:
             time.sleep(0.3)
 
 
-def _through_gateway(client: httpx.Client, question: str) -> dict[str, float]:
-    body = {
-        "knowledge_base": KB,
-        "stream": True,
-        "messages": [{"role": "user", "content": question}],
-    }
+def _through_gateway(client: httpx.Client, question: str) -> Row:
+    messages = [{"role": "user", "content": question}]
+    body = {"knowledge_base": KB, "stream": True, "messages": messages}
     start, first, final = time.perf_counter(), 0.0, None
     with client.stream("POST", "/api/v1/chat", json=body) as response:
         event = ""
@@ -82,9 +80,25 @@ def _passages(client: httpx.Client, question: str, top_k: int) -> list[ContextPa
     ]
 
 
-def _raw(
-    llm: llama_cpp.Llama, settings: LLMSettings, messages: list[dict[str, str]]
-) -> dict[str, float]:
+def _zhiku(model: Path, redis: str, rounds: int, extra: dict[str, str]) -> tuple[list[Row], Any]:
+    """Every question ``rounds`` times through the suite; also the messages its worker built."""
+    env = {"ZHIKU_REDIS_URL": redis, "ZHIKU_QUEUE_PREFIX": f"bench-{uuid.uuid4().hex[:6]}",
+           "ZHIKU_LLM__MODEL_PATH": str(model), "ZHIKU_LLM__MAX_TOKENS": str(MAX_TOKENS),
+           **extra}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp, running_suite(Path(tmp), env) as gateway:
+        client = httpx.Client(base_url=gateway, timeout=600)
+        _fill(client)
+        rows = [_through_gateway(client, q) for _ in range(rounds) for q in QUESTIONS]
+        prompts = [
+            build_messages(
+                GenerationRequest(stream_id="b", question=q, passages=_passages(client, q, 5))
+            )
+            for q in QUESTIONS
+        ]
+    return rows, prompts
+
+
+def _raw(llm: llama_cpp.Llama, settings: LLMSettings, messages: list[dict[str, str]]) -> Row:
     start, first, tokens = time.perf_counter(), 0.0, 0
     stream: Any = llm.create_chat_completion(
         messages=cast(Any, messages), stream=True, temperature=settings.temperature,
@@ -95,12 +109,33 @@ def _raw(
             tokens += 1
             first = first or time.perf_counter()
     end = time.perf_counter()
-    prompt_tokens = len(llm.tokenize(json.dumps(messages, ensure_ascii=False).encode()))
     return {"ttft_s": first - start, "tokens": tokens, "tok_s": tokens / (end - start),
-            "total_s": end - start, "prompt_tokens_approx": prompt_tokens}  # fmt: skip
+            "total_s": end - start, "context_tokens": llm.n_tokens}  # fmt: skip
 
 
-def _median(rows: list[dict[str, float]], key: str) -> float:
+def _kv_reuse(llm: llama_cpp.Llama, settings: LLMSettings, prompts: list[Any]) -> dict[str, Any]:
+    """Time to first token of one prompt: cold, after another question, repeated, from RAM."""
+    ttft: dict[str, list[float]] = {"cold": [], "after_other_question": [], "repeated": []}
+    ttft["repeated_after_others_ram_cache"] = []
+    by_lang = [(prompts[0], prompts[2]), (prompts[2], prompts[0]), (prompts[1], prompts[3]),
+               (prompts[3], prompts[1])]  # fmt: skip
+    for target, other in by_lang:
+        llm.reset()
+        ttft["cold"].append(_raw(llm, settings, target)["ttft_s"])
+        ttft["repeated"].append(_raw(llm, settings, target)["ttft_s"])
+        _raw(llm, settings, other)  # same language: shares the rules and the examples
+        ttft["after_other_question"].append(_raw(llm, settings, target)["ttft_s"])
+    llm.set_cache(llama_cpp.LlamaRAMCache(256 * 2**20))
+    for prompt in prompts:
+        llm.reset()
+        _raw(llm, settings, prompt)  # saved to the RAM cache when it ends
+    for prompt in prompts:  # each one now follows another question, often of the other language
+        ttft["repeated_after_others_ram_cache"].append(_raw(llm, settings, prompt)["ttft_s"])
+    llm.set_cache(None)
+    return {name: statistics.median(values) for name, values in ttft.items()}
+
+
+def _median(rows: list[Row], key: str) -> float:
     return statistics.median(row[key] for row in rows)
 
 
@@ -109,63 +144,61 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="GGUF; default: bundled 0.5B")
     parser.add_argument("--rounds", type=int, default=2, help="times each question is asked")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     model = args.model or ensure_bundled("qwen2.5-0.5b", REPO / "data" / "models")
-    settings = LLMSettings(model_path=str(model), max_tokens=128)
-    env = {"ZHIKU_REDIS_URL": args.redis, "ZHIKU_QUEUE_PREFIX": f"bench-{uuid.uuid4().hex[:6]}",
-           "ZHIKU_LLM__MODEL_PATH": str(model), "ZHIKU_LLM__MAX_TOKENS": "128"}  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp, running_suite(Path(tmp), env) as gateway:
-        client = httpx.Client(base_url=gateway, timeout=600)
-        _fill(client)
-        zhiku = [_through_gateway(client, q) for _ in range(args.rounds) for q in QUESTIONS]
-        prompts = [
-            build_messages(
-                GenerationRequest(stream_id="b", question=q, passages=_passages(client, q, 5))
-            )
-            for q in QUESTIONS
-        ]
+    settings = LLMSettings(model_path=str(model), max_tokens=MAX_TOKENS)
+    zhiku, prompts = _zhiku(model, args.redis, args.rounds, {})
+    streamed, _ = _zhiku(model, args.redis, args.rounds, {"ZHIKU_LLM__GROUNDING_HOLD": "false"})
     llm = llama_cpp.Llama(model_path=str(model), n_ctx=settings.n_ctx, n_threads=settings.n_threads,
                           n_batch=settings.n_batch, seed=settings.seed, verbose=False)  # fmt: skip
     raw = [_raw(llm, settings, m) for _ in range(args.rounds) for m in prompts]
-    _write(model, args.rounds, zhiku, raw)
-
-
-def _row(key: str, values: dict[str, float]) -> str:
-    zhiku, raw = values["zhiku"], values["raw"]
-    return f"| {key} | {zhiku:.3f} | {raw:.3f} | {zhiku / raw:.2f} |"
+    kv = _kv_reuse(llm, settings, prompts)
+    runs = {"zhiku": zhiku, "zhiku_no_hold": streamed, "raw": raw}
+    _write(args.out, model, args.rounds, runs, kv)
 
 
 def _write(
-    model: Path, rounds: int, zhiku: list[dict[str, float]], raw: list[dict[str, float]]
+    out: Path, model: Path, rounds: int, runs: dict[str, list[Row]], kv: dict[str, float]
 ) -> None:
-    summary = {
-        key: {"zhiku": _median(zhiku, key), "raw": _median(raw, key)}
-        for key in ("ttft_s", "tok_s", "total_s", "tokens")
-    }
-    ratio = summary["tok_s"]["zhiku"] / summary["tok_s"]["raw"]
-    ttft_over = summary["ttft_s"]["zhiku"] - summary["ttft_s"]["raw"]
+    keys = ("ttft_s", "tok_s", "total_s", "tokens")
+    median = {key: {name: _median(rows, key) for name, rows in runs.items()} for key in keys}
+    raw_tok_s, raw_ttft = median["tok_s"]["raw"], median["ttft_s"]["raw"]
     result: dict[str, Any] = {
-        "machine": f"{platform.processor() or platform.machine()}, 2 cores, no GPU",
-        "model": model.name, "questions": QUESTIONS, "rounds": rounds,
-        "median": summary, "tok_s_ratio": ratio, "ttft_overhead_s": ttft_over,
-        "zhiku": zhiku, "raw": raw,
+        "model": model.name, "questions": QUESTIONS, "rounds": rounds, "max_tokens": MAX_TOKENS,
+        "median": median,
+        "tok_s_ratio": {n: median["tok_s"][n] / raw_tok_s for n in ("zhiku", "zhiku_no_hold")},
+        "ttft_overhead_s": {n: median["ttft_s"][n] - raw_ttft for n in ("zhiku", "zhiku_no_hold")},
+        "kv_reuse_ttft_s": kv, "runs": runs,
     }  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "generation.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    cold = kv["cold"]
     md = [
         "# Generation: zhiku vs llama-cpp-python directly", "",
-        f"Machine: {result['machine']}. Model: {model.name}. {len(QUESTIONS)} questions × {rounds} "
-        "rounds; zhiku streams through gateway → Celery (Redis) → llm worker → SSE, the raw side "
-        "calls `create_chat_completion(stream=True)` in-process with the same messages.", "",
-        "| median | zhiku | raw | zhiku / raw |", "|---|---|---|---|",
-        *(_row(k, v) for k, v in summary.items()),
+        f"Machine: {machine_line()}. Model: {model.name}, max_tokens {MAX_TOKENS}. "
+        f"{len(QUESTIONS)} questions (Chinese and English alternating) × {rounds} rounds. zhiku "
+        "streams through gateway → Celery (Redis) → llm worker → SSE, with its default first-"
+        "sentence grounding hold and with it off (`ZHIKU_LLM__GROUNDING_HOLD=false`); the raw "
+        "side calls `create_chat_completion(stream=True)` in-process on the same messages.", "",
+        "| median | zhiku | zhiku, no hold | raw | zhiku / raw | no hold / raw |",
+        "|---|---|---|---|---|---|",
+        *(f"| {k} | {v['zhiku']:.3f} | {v['zhiku_no_hold']:.3f} | {v['raw']:.3f} | "
+          f"{v['zhiku'] / v['raw']:.2f} | {v['zhiku_no_hold'] / v['raw']:.2f} |"
+          for k, v in median.items()),
         "", "tok_s is whole-request throughput: completion tokens / (prompt evaluation + "
-        "generation), the same measure on both sides.", "",
-        f"Time to first token overhead: {ttft_over * 1000:.0f} ms. zhiku holds the first "
-        "sentence back until its grounding check passes, so its first token arrives with the "
-        "first sentence; the raw side has no such check.",
+        "generation), the same measure on all sides.", "",
+        f"Time to first token beyond raw: {result['ttft_overhead_s']['zhiku'] * 1000:.0f} ms with "
+        f"the grounding hold (the first sentence is generated before anything is sent), "
+        f"{result['ttft_overhead_s']['zhiku_no_hold'] * 1000:.0f} ms without it.", "",
+        "## KV cache reuse (llama-cpp-python, same prompts)", "",
+        "| prompt evaluated | time to first token, s | vs cold |", "|---|---|---|",
+        *(f"| {name.replace('_', ' ')} | {v:.3f} | {v / cold:.2f} |" for name, v in kv.items()),
+        "", "'after other question': the previous request was another question of the same "
+        "language, so the rules and examples (the shared prefix) are still in the context. "
+        "'repeated after others, RAM cache': every prompt was answered once, then each is asked "
+        "again after the others, with `ZHIKU_LLM__PROMPT_CACHE_MB` set (llama.cpp's "
+        "LlamaRAMCache restores the saved state of the longest matching prefix).",
     ]  # fmt: skip
-    (RESULTS / "generation.md").write_text("\n".join(md) + "\n")
+    write_results("generation", result, "\n".join(md), out)
     print("\n".join(md))
 
 

@@ -45,6 +45,10 @@ class LlamaGenerator:
             seed=settings.seed,
             verbose=False,
         )
+        if settings.prompt_cache_mb > 0:
+            # States are saved after each answer and restored for a prompt sharing a longer prefix
+            # than the live context does (a repeated question after other requests).
+            self._llama.set_cache(llama_cpp.LlamaRAMCache(settings.prompt_cache_mb * 2**20))
         info = self.backend_info()
         logger.info(
             "loaded %s on %s: %s of %s layers offloaded, n_ctx=%s, threads=%s",

@@ -33,6 +33,8 @@ def _pieces(req: GenerationRequest, generator: LlamaGenerator) -> Iterator[str]:
         return generator.stream(build_rewrite_messages(req), 0.0, req.max_tokens or 64)
     messages = build_messages(req, system_prompt=req.system_prompt)
     pieces = generator.stream(messages, req.temperature, req.max_tokens)
+    if not generator.settings.grounding_hold:
+        return pieces  # streamed as generated; the gateway's citation check still marks it
     passages = [p.text for p in req.passages]
     return guard_first_sentence(pieces, passages, not_found_message(req.question))
 
