@@ -54,6 +54,17 @@ class LLMSettings(BaseModel):
     main_gpu: int = Field(0, ge=0)
     tensor_split: list[float] | None = Field(None, description="Share of the model per GPU.")
     flash_attn: bool = Field(False)
+    grounding_hold: bool = Field(
+        True,
+        description="Hold the answer's first sentence back until it is found in the passages; "
+        "costs its generation time before the first token, stops answers from model memory.",
+    )
+    prompt_cache_mb: int = Field(
+        0,
+        ge=0,
+        description="RAM for evaluated prompt states (llama.cpp LlamaRAMCache), so a repeated "
+        "question skips its prompt evaluation even after other requests; 0 = only the live context.",
+    )
 
 
 class RetrievalSettings(BaseModel):
@@ -115,6 +126,15 @@ class Settings(BaseSettings):
     gateway_port: int = 8000
     max_upload_mb: float = Field(50.0, gt=0)
     generation_timeout_s: float = Field(300.0, gt=0)
+    llm_queue_depth: int = Field(
+        8,
+        ge=0,
+        le=10_000,
+        description="Chats waiting or generating per live llm worker; beyond: 429 at once. 0: off.",
+    )
+    llm_workers: int = Field(
+        1, ge=0, le=64, description="llm worker processes the local launcher starts on one queue."
+    )
     log_level: str = "INFO"
 
     chunking: ChunkingSettings = ChunkingSettings()
