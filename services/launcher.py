@@ -61,8 +61,18 @@ def suite_commands(settings: Settings, frontend_port: int = 8501) -> dict[str, l
             "services.gateway.app:create_app", settings.gateway_host, settings.gateway_port
         ),
         "ingestion": _worker("ingestion.worker", ingest_queue(settings), "ingestion"),
-        "llm_worker": _worker("llm_worker.worker", llm_queue(settings), "llm"),
+        **llm_worker_commands(settings),
         "frontend": [sys.executable, "-m", "streamlit", "run", str(app), *streamlit.split()],
+    }
+
+
+def llm_worker_commands(settings: Settings) -> dict[str, list[str]]:
+    """settings.llm_workers workers on the one llm queue: llm_worker, llm_worker_2, ..."""
+    return {
+        "llm_worker" if n == 1 else f"llm_worker_{n}": _worker(
+            "llm_worker.worker", llm_queue(settings), "llm" if n == 1 else f"llm{n}"
+        )
+        for n in range(1, settings.llm_workers + 1)
     }
 
 

@@ -11,6 +11,10 @@ class ZhikuError(Exception):
         super().__init__(message)
         self.message = message
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the error response carries besides the envelope."""
+        return {}
+
 
 class ValidationFailedError(ZhikuError):
     status_code = 422
@@ -69,6 +73,13 @@ class EmbeddingMismatchError(ZhikuError):
 class OverloadedError(ZhikuError):
     status_code = 429
     error_type = "overloaded"
+
+    def __init__(self, message: str, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after_s is None else {"Retry-After": str(self.retry_after_s)}
 
 
 class NotReadyError(ZhikuError):

@@ -22,8 +22,14 @@ def error_payload(error: str, error_type: str | None) -> str:
     )
 
 
-def error_response(status_code: int, error: str, error_type: str) -> JSONResponse:
-    return JSONResponse(status_code=status_code, content={"error": error, "error_type": error_type})
+def error_response(
+    status_code: int, error: str, error_type: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        status_code=status_code,
+        content={"error": error, "error_type": error_type},
+        headers=headers,
+    )
 
 
 def _describe_validation(exc: RequestValidationError) -> str:
@@ -39,7 +45,7 @@ def install_error_handlers(app: FastAPI, service: str) -> None:
 
     @app.exception_handler(ZhikuError)
     async def _zhiku(_request: Request, exc: ZhikuError) -> JSONResponse:
-        return error_response(exc.status_code, exc.message, exc.error_type)
+        return error_response(exc.status_code, exc.message, exc.error_type, exc.headers())
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -19,6 +19,7 @@ from services.common.streams import create_token_stream
 from services.common.tasks import create_celery
 from services.gateway.auth import authenticate
 from services.gateway.errors import install_error_handlers
+from services.gateway.generation_slots import create_generation_slots
 from services.gateway.limits import BodyLimitMiddleware, RateLimitMiddleware
 from services.gateway.routes import (
     chat,
@@ -47,6 +48,7 @@ def build_state(settings: Settings) -> GatewayState:
         celery=create_celery(settings, "zhiku-gateway"),
         streams=create_token_stream(settings),
         retriever=RetrieverClient(settings.retriever_url),
+        slots=create_generation_slots(settings),
     )
 
 
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         mode = "Redis " + str(settings.redis_url) if settings.redis_url else "embedded queue"
         logger.info("gateway ready: database %s, %s", settings.sqlalchemy_url.split("@")[-1], mode)
         yield
+        app.state.zhiku.slots.close()
         app.state.zhiku.retriever.close()
         app.state.zhiku.engine.dispose()
 

@@ -29,10 +29,11 @@ from services.common.schemas import (
     SearchMode,
     StreamEvent,
 )
+from services.gateway.generation_slots import Slot
 from services.gateway.rewrite_service import standalone_query
 from services.gateway.search_service import search_chunks
 from services.gateway.state import GatewayState
-from services.gateway.worker_watch import watched_generation
+from services.gateway.worker_watch import hold_generation_slot, watched_generation
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ class PreparedChat:
     hits: list[ChunkHit]
     request: GenerationRequest | None = None
     tokens: list[str] = field(default_factory=list)
+    slot: Slot | None = None  # held from before the rewrite until the last token
+
+    def release(self) -> None:
+        if self.slot is not None:
+            self.slot.release()
 
 
 def prepare_chat(
@@ -59,16 +65,29 @@ def prepare_chat(
     mode: SearchMode | None = None,
     system_prompt: str | None = None,
 ) -> PreparedChat:
-    """Retrieve for the last user message; no generation when nothing relevant was found."""
+    """Retrieve for the last user message; no generation when nothing relevant was found.
+
+    Raises OverloadedError (429) at once when the llm workers already have as many chats as
+    the queue depth allows; the slot taken here is released by answer() or stream_events().
+    """
     if messages[-1].role != "user" or not messages[-1].content.strip():
         raise ValidationFailedError("the last message must be a non-empty user message")
     question = messages[-1].content.strip()
     history = [m for m in messages[:-1] if m.role in ("user", "assistant")]
-    query = standalone_query(state, question, history)
-    hits = search_chunks(state, session, kb, query, top_k or state.settings.retrieval.top_k, mode)
+    slot = hold_generation_slot(state)
+    try:
+        query = standalone_query(state, question, history)
+        top_k = top_k or state.settings.retrieval.top_k
+        hits = search_chunks(state, session, kb, query, top_k, mode)
+    except BaseException:
+        if slot is not None:
+            slot.release()
+        raise
     min_score = state.settings.retrieval.min_score
     if not any((h.dense_score or 0.0) >= min_score for h in hits):
         logger.info("no chunk reaches %.2f for %r: answering not-found", min_score, query[:80])
+        if slot is not None:
+            slot.release()
         return PreparedChat(question, query, [])
     request = GenerationRequest(
         stream_id=uuid.uuid4().hex,
@@ -82,7 +101,7 @@ def prepare_chat(
         max_tokens=max_tokens,
         system_prompt=system_prompt,
     )
-    return PreparedChat(question, query, hits, request)
+    return PreparedChat(question, query, hits, request, slot=slot)
 
 
 def generate(state: GatewayState, chat: PreparedChat) -> Iterator[StreamEvent]:
@@ -124,13 +143,16 @@ def finish(chat: PreparedChat, answer: str, usage: dict[str, int]) -> ChatRespon
 def answer(state: GatewayState, chat: PreparedChat) -> ChatResponse:
     """The whole answer at once."""
     usage: dict[str, int] = {}
-    for event in generate(state, chat):
-        if event.kind == "token":
-            chat.tokens.append(event.text)
-        elif event.kind == "end":
-            usage = event.usage
-        else:
-            raise _stream_error(event)
+    try:
+        for event in generate(state, chat):
+            if event.kind == "token":
+                chat.tokens.append(event.text)
+            elif event.kind == "end":
+                usage = event.usage
+            else:
+                raise _stream_error(event)
+    finally:
+        chat.release()
     return finish(chat, "".join(chat.tokens), usage)
 
 
@@ -158,4 +180,7 @@ async def stream_events(
         logger.warning("chat stream failed: %s", exc.message)
         yield StreamEvent(kind="error", text=exc.message, error_type=exc.error_type)
         return
+    finally:
+        # Also when the client went away: GeneratorExit lands on a yield above.
+        chat.release()
     yield finish(chat, "".join(chat.tokens), usage)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.common.retriever_client import RetrieverClient
 from services.common.settings import Settings
 from services.common.streams import TokenStream
+from services.gateway.generation_slots import GenerationSlots
 
 
 @dataclass
@@ -21,3 +22,4 @@ class GatewayState:
     celery: Celery
     streams: TokenStream
     retriever: RetrieverClient
+    slots: GenerationSlots

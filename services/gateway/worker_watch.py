@@ -11,6 +11,7 @@ import redis
 from services.common import heartbeat
 from services.common.errors import GenerationTimeoutError, NotReadyError
 from services.common.schemas import GenerationRequest, StreamEvent
+from services.gateway.generation_slots import Slot
 from services.gateway.state import GatewayState
 from services.gateway.worker_calls import run_on_worker
 
@@ -32,6 +33,14 @@ def live_llm_workers(state: GatewayState) -> set[str]:
     except (redis.RedisError, OSError) as exc:
         raise NotReadyError(f"Redis is unavailable, no llm worker can be reached: {exc}") from exc
     return {str(beat.get("worker")) for beat in beats}
+
+
+def hold_generation_slot(state: GatewayState) -> Slot | None:
+    """A place among the chats for the llm workers; OverloadedError beyond the queue depth."""
+    depth = state.settings.llm_queue_depth
+    if not depth:
+        return None
+    return state.slots.acquire(depth * max(1, len(live_llm_workers(state))), depth)
 
 
 def watched_generation(state: GatewayState, request: GenerationRequest) -> Iterator[StreamEvent]:

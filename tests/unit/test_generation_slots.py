@@ -1,0 +1,32 @@
+"""Generation slots in one process (the embedded gateway)."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from services.common.errors import OverloadedError
+from services.common.settings import Settings
+from services.gateway.generation_slots import create_generation_slots
+
+
+def test_slots_up_to_the_limit_then_overloaded_until_one_is_released() -> None:
+    slots = create_generation_slots(Settings(redis_url=None))
+    first, second = slots.acquire(2, 1), slots.acquire(2, 1)
+    with pytest.raises(OverloadedError, match="2 chats") as refused:
+        slots.acquire(2, 1)
+    assert refused.value.headers() == {"Retry-After": "5"}
+    first.release()
+    third = slots.acquire(2, 1)
+    second.release()
+    third.release()
+    assert slots.in_flight() == 0
+
+
+def test_a_dropped_slot_is_released() -> None:
+    slots = create_generation_slots(Settings(redis_url=None))
+    slot = slots.acquire(1, 1)
+    del slot
+    gc.collect()
+    assert slots.in_flight() == 0
