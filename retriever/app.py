@@ -50,7 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     app = FastAPI(title="zhiku retriever", lifespan=_lifespan, docs_url=None, redoc_url=None)
-    app.state.retriever = RetrieverState(settings=settings, store=IndexStore(settings.index_dir))
+    app.state.retriever = RetrieverState(
+        settings=settings, store=IndexStore(settings.index_dir, settings.retrieval)
+    )
     install_error_handlers(app, "retriever")
     app.include_router(router)
     return app

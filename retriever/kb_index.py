@@ -1,8 +1,15 @@
-"""One knowledge base's indexes: vectors, keywords and the chunk -> document map, kept in step."""
+"""One knowledge base's indexes: vectors, keywords and the chunk -> document map, kept in step.
+
+On disk: a snapshot (three files, each written atomically, ``meta.json`` last) plus the journal
+that ``meta.json`` names, holding every change since. Loading reads the snapshot and replays the
+journal; :meth:`KbIndex.checkpoint` writes a new snapshot once the journal has grown past a
+fraction of it, so the cost of a change stays proportional to the change.
+"""
 
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,16 +17,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from retriever.journal import Journal, Removed, Upserted
 from retriever.keyword_index import KeywordIndex
 from retriever.persist import atomic_write_json, read_json
-from retriever.vector_index import FaissIndex
+from retriever.vector_index import AnnConfig, FaissIndex
 
 logger = logging.getLogger(__name__)
 
 VECTORS_FILE = "vectors.faiss"
 KEYWORDS_FILE = "keywords.json"
 META_FILE = "meta.json"
-META_VERSION = 1
+META_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: a snapshot without journal
+# Below this a journal is cheap to replay whatever the snapshot's size.
+MIN_COMPACT_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,11 @@ class ChunkRecord:
     vector: NDArray[np.float32]
 
 
+def _journal_name() -> str:
+    # A fresh name per snapshot: a journal left by an older snapshot can never be replayed.
+    return f"journal-{secrets.token_hex(6)}.log"
+
+
 class KbIndex:
     """Dense and keyword indexes of one knowledge base, persisted under one directory."""
 
@@ -42,12 +58,15 @@ class KbIndex:
         vectors: FaissIndex,
         keywords: KeywordIndex,
         documents: dict[int, int],
+        journal_name: str | None = None,
     ) -> None:
         self.directory = directory
         self.embedding_model = embedding_model
         self.vectors = vectors
         self.keywords = keywords
         self.documents = documents
+        self.journal = Journal(directory / (journal_name or _journal_name()))
+        self.snapshot_bytes = 0
 
     @classmethod
     def create(cls, directory: Path, embedding_model: str, dim: int) -> KbIndex:
@@ -55,24 +74,30 @@ class KbIndex:
         return cls(directory, embedding_model, FaissIndex.create(dim), KeywordIndex(), {})
 
     @classmethod
-    def load(cls, directory: Path) -> KbIndex | None:
-        """Read the index in ``directory``; None when none was ever saved there."""
+    def load(cls, directory: Path, ann: AnnConfig | None = None) -> KbIndex | None:
+        """Read the snapshot in ``directory`` and replay its journal; None when none was saved."""
         meta_path = directory / META_FILE
         if not meta_path.exists():
             return None
         meta: dict[str, Any] = read_json(meta_path)
-        if meta.get("version") != META_VERSION:
+        if meta.get("version") not in READABLE_VERSIONS:
             raise ValueError(f"{meta_path}: unknown index version {meta.get('version')!r}")
+        trained_for = meta.get("vectors_trained_for")
         index = cls(
             directory,
             str(meta["embedding_model"]),
-            FaissIndex.load(directory / VECTORS_FILE),
+            FaissIndex.load(directory / VECTORS_FILE, int(trained_for) if trained_for else None),
             KeywordIndex.load(directory / KEYWORDS_FILE),
             {int(c): int(d) for c, d in meta["documents"].items()},
+            meta.get("journal"),
         )
         if index.vectors.dim != int(meta["dim"]):
             raise ValueError(f"{meta_path}: dim {meta['dim']} but vectors have {index.vectors.dim}")
         index._reconcile()
+        index.snapshot_bytes = index._snapshot_size()
+        index._replay()
+        if ann is not None:
+            index.vectors.tune(ann)
         return index
 
     @property
@@ -84,7 +109,7 @@ class KbIndex:
         return len(self.documents)
 
     def upsert(self, records: list[ChunkRecord]) -> None:
-        """Add or replace chunks in both indexes (in memory; call :meth:`save` to persist)."""
+        """Add or replace chunks in both indexes (in memory; see :meth:`log_upsert`)."""
         if not records:
             return
         ids = np.array([r.chunk_id for r in records], dtype=np.int64)
@@ -102,23 +127,93 @@ class KbIndex:
             del self.documents[chunk_id]
         return len(present)
 
+    def log_upsert(self, records: list[ChunkRecord]) -> None:
+        """Make an applied upsert durable: one journal record, fsynced."""
+        if not records:
+            return
+        self.journal.append(
+            Upserted(
+                np.array([r.chunk_id for r in records], dtype=np.int64),
+                np.array([r.document_id for r in records], dtype=np.int64),
+                [r.text for r in records],
+                np.vstack([r.vector for r in records]).astype(np.float32),
+            )
+        )
+
+    def log_remove(self, chunk_ids: list[int]) -> None:
+        """Make an applied removal durable: one journal record, fsynced."""
+        if chunk_ids:
+            self.journal.append(Removed(np.array(sorted(chunk_ids), dtype=np.int64)))
+
+    def checkpoint(self, ann: AnnConfig, compact_fraction: float) -> None:
+        """Pick the dense index kind for the count; write a snapshot if that or the journal asks."""
+        rebuilt = self.vectors.tune(ann)
+        limit = max(MIN_COMPACT_BYTES, compact_fraction * self.snapshot_bytes)
+        if rebuilt or self.journal.size > limit:
+            logger.info(
+                "index %s: snapshot of %d chunks (journal %d bytes)",
+                self.directory,
+                self.count,
+                self.journal.size,
+            )
+            self.save()
+
     def save(self) -> None:
-        """Persist all three files, each atomically; meta last, as it names what is complete."""
+        """Write a full snapshot, each file atomically, meta last as it names what is complete."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.vectors.save(self.directory / VECTORS_FILE)
         self.keywords.save(self.directory / KEYWORDS_FILE)
+        journal = Journal(self.directory / _journal_name())
         meta = {
             "version": META_VERSION,
             "embedding_model": self.embedding_model,
             "dim": self.dim,
             "count": self.count,
+            "journal": journal.path.name,
+            "vectors_trained_for": self.vectors.trained_for,
             "documents": {str(c): d for c, d in self.documents.items()},
         }
         atomic_write_json(self.directory / META_FILE, meta)
+        self.journal = journal
+        self._discard_other_journals()
+        self.snapshot_bytes = self._snapshot_size()
+
+    def _replay(self) -> None:
+        replayed = 0
+        for entry in self.journal.replay():
+            if isinstance(entry, Removed):
+                self.remove([int(c) for c in entry.chunk_ids])
+            else:
+                self.upsert(
+                    [
+                        ChunkRecord(int(c), int(d), text, vector)
+                        for c, d, text, vector in zip(
+                            entry.chunk_ids,
+                            entry.document_ids,
+                            entry.texts,
+                            entry.vectors,
+                            strict=True,
+                        )
+                    ]
+                )
+            replayed += 1
+        if replayed:
+            logger.info("index %s: replayed %d journal records", self.directory, replayed)
+        self._discard_other_journals()
+
+    def _discard_other_journals(self) -> None:
+        # Journals of older snapshots: their changes are in the current one.
+        for stale in self.directory.glob("journal-*.log"):
+            if stale.name != self.journal.path.name:
+                stale.unlink(missing_ok=True)
+
+    def _snapshot_size(self) -> int:
+        names = (VECTORS_FILE, KEYWORDS_FILE, META_FILE)
+        return sum((self.directory / n).stat().st_size for n in names)
 
     def _reconcile(self) -> None:
         # A crash between the three atomic writes can leave one file a batch ahead of the others.
-        # Keep only chunks that every file knows; ingestion re-adds the rest when it retries.
+        # Keep only chunks that every file knows; the journal or ingestion re-adds the rest.
         vector_ids, keyword_ids = self.vectors.ids(), self.keywords.ids()
         complete = vector_ids & keyword_ids & set(self.documents)
         extra = (vector_ids | keyword_ids | set(self.documents)) - complete

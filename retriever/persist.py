@@ -28,7 +28,7 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     # The rename itself lives in the directory entry; sync it so it survives a power cut.
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -44,7 +44,7 @@ def atomic_write_with(path: Path, writer: Callable[[Path], object]) -> None:
         writer(tmp)
         _fsync_file(tmp)
         os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:

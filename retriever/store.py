@@ -1,4 +1,4 @@
-"""Registry of per-knowledge-base indexes: lazy loading, one lock per base, atomic persistence."""
+"""Registry of per-knowledge-base indexes: lazy loading, one lock per base, journaled writes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from retriever.kb_index import ChunkRecord, KbIndex
+from retriever.vector_index import AnnConfig
 from services.common.errors import EmbeddingMismatchError, ZhikuError
 from services.common.retriever_schemas import IndexStats
+from services.common.settings import RetrievalSettings
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +22,15 @@ logger = logging.getLogger(__name__)
 class IndexStore:
     """Every knowledge base's index under ``root / str(kb_id)``, loaded on first use."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, retrieval: RetrievalSettings | None = None) -> None:
+        retrieval = retrieval or RetrievalSettings()
         self._root = root
+        self._ann = AnnConfig(
+            min_vectors=retrieval.ann_min_vectors,
+            nprobe=retrieval.ann_nprobe,
+            lists_per_sqrt=retrieval.ann_lists_per_sqrt,
+        )
+        self._compact_fraction = retrieval.journal_compact_fraction
         self._loaded: dict[int, KbIndex | None] = {}
         self._locks: dict[int, threading.Lock] = {}
         self._registry_lock = threading.Lock()
@@ -53,7 +62,8 @@ class IndexStore:
         """Add or replace chunks and persist; answers the index's count afterwards."""
         with self._lock(kb_id):
             kb = self._get(kb_id)
-            if kb is None or kb.count == 0:
+            fresh = kb is None or kb.count == 0
+            if kb is None or fresh:
                 # An empty index has nothing to stay compatible with, so it takes the new model.
                 kb = KbIndex.create(self.directory(kb_id), embedding_model, dim)
             elif kb.embedding_model != embedding_model or kb.dim != dim:
@@ -61,8 +71,13 @@ class IndexStore:
                     f"knowledge base {kb_id} is indexed with {kb.embedding_model} (dim {kb.dim}), "
                     f"not {embedding_model} (dim {dim})"
                 )
-            kb.upsert(records)
-            kb.save()
+            with self._persisting(kb_id):
+                kb.upsert(records)
+                if fresh:  # a snapshot names the model; later batches go to the journal
+                    kb.save()
+                else:
+                    kb.log_upsert(records)
+                kb.checkpoint(self._ann, self._compact_fraction)
             self._set(kb_id, kb)
             logger.info("index %d: upserted %d chunks, total %d", kb_id, len(records), kb.count)
             return kb.count
@@ -73,9 +88,11 @@ class IndexStore:
             kb = self._get(kb_id)
             if kb is None:
                 return 0, 0
-            removed = kb.remove(chunk_ids)
-            if removed:
-                kb.save()
+            with self._persisting(kb_id):
+                present = [c for c in set(chunk_ids) if c in kb.documents]
+                removed = kb.remove(present)
+                kb.log_remove(present)
+                kb.checkpoint(self._ann, self._compact_fraction)
             logger.info("index %d: removed %d chunks, total %d", kb_id, removed, kb.count)
             return removed, kb.count
 
@@ -88,6 +105,16 @@ class IndexStore:
             self._set(kb_id, None)
             logger.info("index %d: dropped (existed: %s)", kb_id, existed)
             return existed
+
+    @contextmanager
+    def _persisting(self, kb_id: int) -> Iterator[None]:
+        """Forget the in-memory index if a change fails half-way; the disk has the truth."""
+        try:
+            yield
+        except BaseException:
+            with self._registry_lock:
+                self._loaded.pop(kb_id, None)
+            raise
 
     def _lock(self, kb_id: int) -> threading.Lock:
         # Locks outlive a drop on purpose: a writer waiting on the old lock must not race a new one.
@@ -104,7 +131,7 @@ class IndexStore:
             logger.warning("index %d: removing %s left by an interrupted save", kb_id, leftover)
             leftover.unlink(missing_ok=True)
         try:
-            kb = KbIndex.load(self.directory(kb_id))
+            kb = KbIndex.load(self.directory(kb_id), self._ann)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             kb = None
             self._quarantine(kb_id, exc)

@@ -83,6 +83,29 @@ class RetrievalSettings(BaseModel):
         None, description="Local sentence-transformers CrossEncoder directory (cross-encoder)."
     )
     reranker_device: str = Field("cpu", description="torch device of the cross-encoder.")
+    ann_min_vectors: int = Field(
+        50_000,
+        ge=1,
+        description="Vectors from which a knowledge base's dense index is approximate (IVF); "
+        "below, search is exact. It turns exact again under half of this.",
+    )
+    ann_nprobe: int = Field(
+        24,
+        ge=1,
+        le=65_536,
+        description="Inverted lists scanned per approximate search (bench/results/"
+        "retrieval_scale.md: recall@10 against exact search).",
+    )
+    ann_lists_per_sqrt: float = Field(
+        1.0, gt=0, le=64, description="IVF lists per square root of the vector count."
+    )
+    journal_compact_fraction: float = Field(
+        0.25,
+        gt=0,
+        le=10,
+        description="Rewrite an index snapshot once its change journal exceeds this fraction "
+        "of the snapshot's size (and 1 MiB).",
+    )
 
 
 class ParsingSettings(BaseModel):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from retriever.keyword_index import KeywordIndex, tokenize
+from retriever.keyword_index import K1, B, KeywordIndex, tokenize
 
 CORPUS = {
     1: "北京大学是中国著名的高等学府。",
@@ -115,3 +117,41 @@ def test_load_refuses_an_unknown_format(tmp_path: Path) -> None:
     path.write_text('{"version": 99, "docs": {}}', encoding="utf-8")
     with pytest.raises(ValueError, match="version"):
         KeywordIndex.load(path)
+
+
+def reference_bm25(docs: dict[int, str], query: str, k: int) -> list[tuple[int, float]]:
+    """The scalar BM25 loop the index used before it was vectorised."""
+    terms = {cid: Counter(tokenize(text)) for cid, text in docs.items()}
+    doc_len = {cid: sum(t.values()) for cid, t in terms.items()}
+    avg_len = sum(doc_len.values()) / len(docs)
+    scores: dict[int, float] = {}
+    for term, q_tf in Counter(tokenize(query)).items():
+        posting = {cid: t[term] for cid, t in terms.items() if term in t}
+        df = len(posting)
+        if not df:
+            continue
+        idf = math.log(1.0 + (len(docs) - df + 0.5) / (df + 0.5))
+        for cid, tf in posting.items():
+            norm = K1 * (1.0 - B + B * doc_len[cid] / avg_len)
+            scores[cid] = scores.get(cid, 0.0) + q_tf * idf * tf * (K1 + 1.0) / (tf + norm)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+
+
+def test_vectorised_scores_equal_the_scalar_formula_through_updates() -> None:
+    rng = random.Random(7)
+    words = ["长城", "中国", "军事", "熊猫", "竹林", "北京", "大学", "学习", "wall", "great", "的"]
+    docs: dict[int, str] = {}
+    idx = KeywordIndex()
+    for step in range(400):
+        chunk_id = rng.randrange(60)
+        if rng.random() < 0.2 and chunk_id in docs:
+            del docs[chunk_id]
+            assert idx.remove(chunk_id)
+        else:
+            docs[chunk_id] = " ".join(rng.choices(words, k=rng.randint(1, 12)))
+            idx.upsert(chunk_id, docs[chunk_id])
+        if step % 40 == 39:
+            for query in ("长城 中国", "熊猫的竹林", "great wall 的", "北京大学学习", "的"):
+                for k in (1, 3, 10, 100):
+                    assert idx.search(query, k) == reference_bm25(docs, query, k)
+    assert idx.count == len(docs)

@@ -11,10 +11,12 @@ import pytest
 from numpy.typing import NDArray
 
 from retriever.kb_index import META_FILE, VECTORS_FILE, ChunkRecord, KbIndex
+from retriever.persist import read_json
 from retriever.service import decode_vector, search
 from retriever.store import IndexStore
 from services.common.errors import EmbeddingMismatchError, ValidationFailedError
 from services.common.retriever_schemas import RetrieverSearchRequest
+from services.common.settings import RetrievalSettings
 
 DIM = 4
 MODEL = "test-model"
@@ -165,3 +167,23 @@ def test_concurrent_writers_to_one_kb_lose_nothing(tmp_path: Path) -> None:
         thread.join()
     assert store.stats(5).count == 40
     assert IndexStore(tmp_path).stats(5).count == 40
+
+
+def test_a_base_past_the_ann_threshold_is_snapshotted_approximate(tmp_path: Path) -> None:
+    settings = RetrievalSettings(ann_min_vectors=300, ann_nprobe=4)
+    store = IndexStore(tmp_path, settings)
+    rng = np.random.default_rng(0)
+
+    def batch(start: int) -> list[ChunkRecord]:
+        return [
+            ChunkRecord(i, i, f"段落{i}", vec(*rng.standard_normal(DIM)))
+            for i in range(start, start + 200)
+        ]
+
+    store.upsert(2, MODEL, DIM, batch(0))
+    store.upsert(2, MODEL, DIM, batch(200))
+    meta = read_json(tmp_path / "2" / META_FILE)
+    assert meta["vectors_trained_for"] == 400 and meta["count"] == 400
+    with IndexStore(tmp_path, settings).read(2) as kb:
+        assert kb is not None and kb.vectors.approximate
+        assert kb.vectors.ids() == set(range(400))

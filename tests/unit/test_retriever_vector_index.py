@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from retriever.vector_index import FaissIndex
+from retriever.vector_index import AnnConfig, FaissIndex
 
 DIM = 8
 
@@ -84,3 +84,66 @@ def test_empty_index_searches_to_nothing() -> None:
     assert FaissIndex.create(DIM).search(unit(0), k=3) == []
     with pytest.raises(ValueError, match="positive"):
         FaissIndex.create(0)
+
+
+def clustered(n: int, dim: int = 16, seed: int = 0) -> NDArray[np.float32]:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((20, dim))
+    points = centres[rng.integers(0, 20, n)] + 0.3 * rng.standard_normal((n, dim))
+    return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+
+
+ANN = AnnConfig(min_vectors=1000, nprobe=8)
+
+
+def test_a_large_index_turns_approximate_and_keeps_every_operation(tmp_path: Path) -> None:
+    vectors = clustered(1500)
+    chunk_ids = np.arange(1500, dtype=np.int64) * 3
+    idx = FaissIndex.create(16)
+    idx.upsert(chunk_ids[:900], vectors[:900])
+    assert idx.tune(ANN) is False and not idx.approximate
+    idx.upsert(chunk_ids[900:], vectors[900:])
+    assert idx.tune(ANN) is True and idx.approximate
+    assert (idx.trained_for, idx.count) == (1500, 1500)
+    assert idx.ids() == set(chunk_ids.tolist())
+    assert idx.search(vectors[7], k=1)[0][0] == 21
+    assert idx.similarity(vectors[7], [21, 4]) == {21: pytest.approx(1.0)}
+    idx.upsert(ids(21), vectors[8:9])  # replace: still one entry for id 21
+    assert idx.count == 1500
+    assert idx.similarity(vectors[8], [21])[21] == pytest.approx(1.0)
+    assert idx.remove(ids(21, 24, 2)) == 2
+    path = tmp_path / "vectors.faiss"
+    idx.save(path)
+    loaded = FaissIndex.load(path, trained_for=1500)
+    assert loaded.approximate and loaded.ids() == idx.ids()
+    assert loaded.tune(ANN) is False
+
+
+def test_approximate_search_finds_nearly_all_exact_neighbours() -> None:
+    vectors = clustered(3000, seed=1)
+    chunk_ids = np.arange(3000, dtype=np.int64)
+    exact, approx = FaissIndex.create(16), FaissIndex.create(16)
+    exact.upsert(chunk_ids, vectors)
+    approx.upsert(chunk_ids, vectors)
+    approx.tune(AnnConfig(min_vectors=1000, nprobe=16))
+    queries = clustered(50, seed=2)
+    found = [
+        len({c for c, _ in exact.search(q, 10)} & {c for c, _ in approx.search(q, 10)})
+        for q in queries
+    ]
+    assert sum(found) / (10 * len(queries)) >= 0.9
+
+
+def test_the_ivf_is_retrained_when_doubled_and_exact_again_when_small() -> None:
+    vectors = clustered(2400)
+    idx = FaissIndex.create(16)
+    idx.upsert(np.arange(1000, dtype=np.int64), vectors[:1000])
+    assert idx.tune(ANN) and idx.trained_for == 1000
+    idx.upsert(np.arange(1000, 1900, dtype=np.int64), vectors[1000:1900])
+    assert idx.tune(ANN) is False
+    idx.upsert(np.arange(1900, 2400, dtype=np.int64), vectors[1900:])
+    assert idx.tune(ANN) and idx.trained_for == 2400
+    idx.remove(np.arange(0, 2000, dtype=np.int64))
+    assert idx.tune(ANN) and not idx.approximate and idx.trained_for is None
+    assert idx.ids() == set(range(2000, 2400))
+    assert idx.search(vectors[2100], k=1)[0][0] == 2100
