@@ -41,6 +41,7 @@ class RunningSuite:
     frontend_url: str
     data_dir: Path
     client: httpx.Client
+    queue_prefix: str = "zhiku"
 
     def log(self, name: str) -> str:
         path = self.data_dir / "logs" / f"{name}.log"
@@ -96,6 +97,7 @@ def _start_suite(
         f"http://127.0.0.1:{ports['frontend']}",
         data_dir,
         httpx.Client(base_url=gateway, timeout=300),
+        settings.queue_prefix,
     )
     try:
         wait_ready(f"{gateway}/readyz", procs, timeout_s=240)
