@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingestion.chunking import chunk_text
+from ingestion.indexer import BackgroundIndexer
 from ingestion.loaders import load_text
 from services.common.embedding import Embedder
 from services.common.errors import DocumentParseError, EmbeddingMismatchError, ZhikuError
@@ -23,7 +23,25 @@ from services.common.settings import Settings
 logger = logging.getLogger(__name__)
 
 KIND_BY_CONTENT_TYPE = {v: k for k, v in CONTENT_TYPES.items()}
-INDEX_BATCH = 512
+
+
+class StageClock:
+    """Seconds spent in each stage of one job, for the log line that closes it."""
+
+    def __init__(self) -> None:
+        self.start = self._last = time.perf_counter()
+        self.stages: dict[str, float] = {}
+        self.note = ""
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stages[stage] = self.stages.get(stage, 0.0) + now - self._last
+        self._last = now
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{name} {s:.2f}" for name, s in self.stages.items())
+        note = f"; {self.note}" if self.note else ""
+        return f"{self._last - self.start:.2f} s ({parts}){note}"
 
 
 @dataclass
@@ -61,16 +79,8 @@ def _clear_chunks(ctx: IngestionContext, doc: Document) -> None:
             session.execute(delete(Chunk).where(Chunk.document_id == doc.id))
 
 
-def _embed(ctx: IngestionContext, job_id: str, texts: list[str]) -> list[IndexItem]:
-    batch = ctx.settings.embedding.batch_size * 4
-    vectors: list[NDArray[np.float32]] = []
-    for start in range(0, len(texts), batch):
-        vectors.extend(ctx.embedder.embed(texts[start : start + batch]))
-        _progress(ctx, job_id, "embedding", 0.15 + 0.7 * min(1.0, (start + batch) / len(texts)))
-    return [IndexItem(0, 0, t, v) for t, v in zip(texts, vectors, strict=True)]
-
-
 def _store_chunks(ctx: IngestionContext, doc: Document, texts: list[str]) -> list[int]:
+    """All rows in one bulk insert; their ids key the vectors in the retriever."""
     rows = [
         {
             "document_id": doc.id,
@@ -87,7 +97,40 @@ def _store_chunks(ctx: IngestionContext, doc: Document, texts: list[str]) -> lis
         return list(result)
 
 
-def _run(ctx: IngestionContext, job_id: str, doc: Document, kb: KnowledgeBase) -> int:
+def _embed_and_index(
+    ctx: IngestionContext,
+    job_id: str,
+    doc: Document,
+    kb: KnowledgeBase,
+    chunks: tuple[list[str], list[int]],
+    clock: StageClock,
+) -> BackgroundIndexer:
+    """Embed batch after batch while the previous ones are being indexed."""
+    texts, ids = chunks
+    batch = ctx.settings.embedding.batch_size * 4
+    indexer = BackgroundIndexer(ctx.retriever, kb.id, kb.embedding_model, kb.embedding_dim)
+    with indexer:
+        for start in range(0, len(texts), batch):
+            part = texts[start : start + batch]
+            vectors = ctx.embedder.embed(part)
+            indexer.put(
+                [
+                    IndexItem(cid, doc.id, text, vector)
+                    for cid, text, vector in zip(
+                        ids[start : start + batch], part, vectors, strict=True
+                    )
+                ]
+            )
+            done = min(1.0, (start + batch) / len(texts))
+            _progress(ctx, job_id, "embedding" if done < 1 else "indexing", 0.15 + 0.8 * done)
+        clock.lap("embed")
+    clock.lap("index-wait")  # the last add, which nothing was left to overlap
+    return indexer
+
+
+def _run(
+    ctx: IngestionContext, job_id: str, doc: Document, kb: KnowledgeBase, clock: StageClock
+) -> int:
     if ctx.embedder.name != kb.embedding_model or ctx.embedder.dim != kb.embedding_dim:
         raise EmbeddingMismatchError(
             f"knowledge base '{kb.name}' uses {kb.embedding_model} ({kb.embedding_dim}d) but this "
@@ -96,23 +139,17 @@ def _run(ctx: IngestionContext, job_id: str, doc: Document, kb: KnowledgeBase) -
     _progress(ctx, job_id, "parsing", 0.02)
     kind = KIND_BY_CONTENT_TYPE.get(doc.content_type, "txt")
     text = load_text(Path(doc.storage_path), kind, ctx.settings.parsing)
+    clock.lap("parse")
     _progress(ctx, job_id, "chunking", 0.1)
     texts = chunk_text(text, ctx.settings.chunking.size, ctx.settings.chunking.overlap)
     if not texts:
         raise DocumentParseError(f"{doc.filename}: no text could be extracted")
+    clock.lap("chunk")
     _clear_chunks(ctx, doc)
-    items = _embed(ctx, job_id, texts)
     ids = _store_chunks(ctx, doc, texts)
-    _progress(ctx, job_id, "indexing", 0.85)
-    for start in range(0, len(items), INDEX_BATCH):
-        batch = [
-            IndexItem(cid, doc.id, it.text, it.vector)
-            for cid, it in zip(
-                ids[start : start + INDEX_BATCH], items[start : start + INDEX_BATCH], strict=True
-            )
-        ]
-        ctx.retriever.add(kb.id, kb.embedding_model, kb.embedding_dim, batch)
-        _progress(ctx, job_id, "indexing", 0.85 + 0.15 * (start + len(batch)) / len(items))
+    clock.lap("store")
+    indexer = _embed_and_index(ctx, job_id, doc, kb, (texts, ids), clock)
+    clock.note = f"{indexer.adds} adds, {indexer.busy_s:.2f} s in the retriever beside embedding"
     return len(ids)
 
 
@@ -129,8 +166,9 @@ def ingest_job(ctx: IngestionContext, job_id: str) -> None:
         # A message redelivered after the start-up reconciliation already queued it again.
         logger.info("job %s: already %s; not run again", job_id, job.stage)
         return
+    clock = StageClock()
     try:
-        count = _run(ctx, job_id, doc, kb)
+        count = _run(ctx, job_id, doc, kb, clock)
     except ZhikuError as exc:
         _fail(ctx, job_id, doc.id, exc.message, exc.error_type)
         return
@@ -148,4 +186,5 @@ def ingest_job(ctx: IngestionContext, job_id: str) -> None:
         if job_row is not None:
             job_row.stage, job_row.progress = "done", 1.0
             job_row.error = job_row.error_type = None  # a note left by a resumed run
-    logger.info("job %s: %s indexed as %d chunks", job_id, doc.filename, count)
+    clock.lap("finish")
+    logger.info("job %s: %s indexed as %d chunks in %s", job_id, doc.filename, count, clock)

@@ -34,6 +34,7 @@ def get_context() -> IngestionContext:
         if _context is None:
             engine = make_engine(settings.sqlalchemy_url)
             embedder = create_embedder(settings.embedding)
+            embedder.embed(["预热 warm-up"])  # loads the weights now, not in the first job
             _context = IngestionContext(
                 settings=settings,
                 sessions=make_sessionmaker(engine),
