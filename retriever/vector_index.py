@@ -31,8 +31,8 @@ class AnnConfig:
     """When and how the dense index turns approximate (see RetrievalSettings)."""
 
     min_vectors: int = 50_000
-    nprobe: int = 24
-    lists_per_sqrt: float = 1.0
+    nprobe: int = 48
+    lists_per_sqrt: float = 2.0
     train_per_list: int = 32
     train_iterations: int = 10
 

@@ -90,14 +90,14 @@ class RetrievalSettings(BaseModel):
         "below, search is exact. It turns exact again under half of this.",
     )
     ann_nprobe: int = Field(
-        24,
+        48,
         ge=1,
         le=65_536,
         description="Inverted lists scanned per approximate search (bench/results/"
         "retrieval_scale.md: recall@10 against exact search).",
     )
     ann_lists_per_sqrt: float = Field(
-        1.0, gt=0, le=64, description="IVF lists per square root of the vector count."
+        2.0, gt=0, le=64, description="IVF lists per square root of the vector count."
     )
     journal_compact_fraction: float = Field(
         0.25,
