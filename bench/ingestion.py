@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,8 @@ def zhiku_throughput(
     corpus: Corpus, data_dir: Path, profile: Path | None
 ) -> tuple[dict[str, Any], str]:
     """Upload every file in one request and wait for every job; returns figures and worker log."""
-    with running_suite(data_dir) as gateway, GatewayClient(gateway, timeout=120) as client:
+    env = {"ZHIKU_QUEUE_PREFIX": f"bench-ingest-{uuid.uuid4().hex[:6]}"}
+    with running_suite(data_dir, env) as gateway, GatewayClient(gateway, timeout=120) as client:
         client.create_knowledge_base(KB)
         files = [(path.name, path.read_bytes()) for path in corpus.files]
         spy = _start_profiler(profile) if profile else None

@@ -15,7 +15,7 @@ from services.common.retriever_client import IndexItem, RetrieverClient
 
 logger = logging.getLogger(__name__)
 
-MIN_ADD = 256  # below this an add waits for more chunks (unless it is the last one)
+MIN_ADD = 64  # below this an add waits for more chunks (unless it is the last one)
 MAX_ADD = 2048  # bounds one request's body (~4 KB a chunk with its vector and text)
 
 

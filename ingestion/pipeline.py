@@ -11,7 +11,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingestion.chunking import chunk_text
-from ingestion.indexer import BackgroundIndexer
+from ingestion.indexer import MAX_ADD, BackgroundIndexer
 from ingestion.loaders import load_text
 from services.common.embedding import Embedder
 from services.common.errors import DocumentParseError, EmbeddingMismatchError, ZhikuError
@@ -107,8 +107,12 @@ def _embed_and_index(
 ) -> BackgroundIndexer:
     """Embed batch after batch while the previous ones are being indexed."""
     texts, ids = chunks
-    batch = ctx.settings.embedding.batch_size * 4
-    indexer = BackgroundIndexer(ctx.retriever, kb.id, kb.embedding_model, kb.embedding_dim)
+    # Small batches keep the last add, the one nothing overlaps, short; the indexer merges
+    # batches that arrive while an add is in flight, so a slow retriever still gets few adds.
+    batch = ctx.settings.embedding.batch_size
+    indexer = BackgroundIndexer(
+        ctx.retriever, kb.id, kb.embedding_model, kb.embedding_dim, min_add=min(batch, MAX_ADD)
+    )
     with indexer:
         for start in range(0, len(texts), batch):
             part = texts[start : start + batch]

@@ -77,8 +77,8 @@ class UseEmbedder:
     def embed(self, texts: list[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # At least one part per worker, none above batch_size.
-        step = max(1, min(self._batch_size, -(-len(texts) // self._threads)))
+        # Several small parts per worker, so none idles long while another finishes the last.
+        step = max(1, min(self._batch_size, -(-len(texts) // (self._threads * 4))))
         parts = [texts[start : start + step] for start in range(0, len(texts), step)]
         with self._lock:
             if self._pool is None or len(parts) == 1:

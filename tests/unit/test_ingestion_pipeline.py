@@ -98,9 +98,9 @@ def test_every_row_is_indexed_once_with_its_document(tmp_path: Path) -> None:
     assert [it.chunk_id for it in retriever.items] == [row.id for row in rows]
     assert [it.text for it in retriever.items] == [row.text for row in rows]
     assert {it.document_id for it in retriever.items} == {doc.id}
-    # Embedded in batches of 4 × batch_size; indexed in fewer, larger adds than that.
-    assert cast(FakeEmbedder, ctx.embedder).calls == 4
-    assert 1 <= retriever.adds < 4
+    # Embedded in batches of batch_size (4); indexed in adds of at least that many.
+    assert cast(FakeEmbedder, ctx.embedder).calls == 15
+    assert 1 <= retriever.adds <= 15
 
 
 def test_a_retriever_failure_fails_the_job_with_its_reason(tmp_path: Path) -> None:
