@@ -43,15 +43,16 @@ def ask_all(
     for evalset in sets:
         language = evalset.language
         for question in evalset.questions:
-            results.append(_ask(client, kb, question, language, options))
+            results.append(ask_one(client, kb, question, language, options))
             if progress:
                 progress(1)
     return results
 
 
-def _ask(
+def ask_one(
     client: GatewayClient, kb: str, question: Question, language: str, options: ChatOptions
 ) -> AnswerResult:
+    """One question through POST /api/v1/chat, scored; a failed reply scores 0 and says why."""
     started = time.perf_counter()
     try:
         reply = client.chat(kb, [{"role": "user", "content": question.text}], options=options)
