@@ -13,6 +13,7 @@ model's context) and the report is rewritten after every block, so a run stopped
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import platform
@@ -81,6 +82,21 @@ def _write(args: argparse.Namespace, base: dict[str, Any], results: list[AnswerR
     (args.out / "answers.md").write_text(_markdown(report))
 
 
+def _earlier(path: Path, sets: list[EvalSet]) -> list[AnswerResult]:
+    """The answers a stopped run recorded, for the questions still in the sample."""
+    if not path.exists():
+        return []
+    by_id = {(q.set_name, q.question_id): (q, s.language) for s in sets for q in s.questions}
+    kept = []
+    for row in json.loads(path.read_text())["samples"]:
+        found = by_id.get((row["set"], row["id"]))
+        if found is not None and row["error"] is None:
+            scores = {k: row[k] for k in ("f1", "em", "contains")}
+            kept.append(AnswerResult(found[0], found[1], row["answer"], scores, row["seconds"]))
+    logger.info("resuming with %d answers from %s", len(kept), path)
+    return kept
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=Path, default=default_datasets_dir(REPO))
@@ -89,6 +105,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--block", type=int, default=5, help="Questions per set per turn.")
     parser.add_argument("--minutes", type=float, default=0, help="Stop after a block past this.")
+    parser.add_argument("--resume", action="store_true", help="Keep the answers already in --out.")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -105,13 +122,17 @@ def main() -> None:
         "seed": args.seed,
     }
     started = time.monotonic()
-    results: list[AnswerResult] = []
+    results = _earlier(args.out / "answers.json", sets) if args.resume else []
+    done = {(r.question.set_name, r.question.question_id) for r in results}
     with running_suite(args.data_dir) as gateway, GatewayClient(gateway, timeout=600) as client:
         prepare_kb(client, KB, reuse=True)
         fill_kb(client, KB, [p for s in full for p in s.paragraphs])
         options = ChatOptions()
         for evalset, questions in _blocks(sets, args.block):
-            results += [ask_one(client, KB, q, evalset.language, options) for q in questions]
+            todo = [q for q in questions if (q.set_name, q.question_id) not in done]
+            if not todo:
+                continue
+            results += [ask_one(client, KB, q, evalset.language, options) for q in todo]
             _write(args, base, results, sets, started)
             logger.info("%d/%d questions answered", len(results), per_set * len(sets))
             if args.minutes and time.monotonic() - started > args.minutes * 60:
