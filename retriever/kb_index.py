@@ -41,6 +41,7 @@ class ChunkRecord:
     document_id: int
     text: str
     vector: NDArray[np.float32]
+    terms: dict[str, int] | None = None  # term_counts(text), when the caller already has them
 
 
 def _journal_name() -> str:
@@ -115,7 +116,10 @@ class KbIndex:
         ids = np.array([r.chunk_id for r in records], dtype=np.int64)
         self.vectors.upsert(ids, np.vstack([r.vector for r in records]))
         for record in records:
-            self.keywords.upsert(record.chunk_id, record.text)
+            if record.terms is None:
+                self.keywords.upsert(record.chunk_id, record.text)
+            else:
+                self.keywords.upsert_terms(record.chunk_id, record.terms)
             self.documents[record.chunk_id] = record.document_id
 
     def remove(self, chunk_ids: list[int]) -> int:

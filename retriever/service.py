@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from retriever.fusion import reciprocal_rank_fusion
 from retriever.kb_index import ChunkRecord, KbIndex
+from retriever.keyword_index import term_counts
 from retriever.rerank import Candidate, ChunkTexts, get_reranker
 from retriever.store import IndexStore
 from services.common.embedding import Embedder
@@ -72,6 +73,8 @@ def add_chunks(
             item.document_id,
             item.text,
             decode_vector(item.vector, req.dim, item.chunk_id),
+            # Tokenised here, before the index lock, so searches are not held up by it.
+            term_counts(item.text),
         )
         for item in unique.values()
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from numpy.typing import NDArray
 
 from retriever.kb_index import META_FILE, VECTORS_FILE, ChunkRecord, KbIndex
+from retriever.keyword_index import term_counts
 from retriever.persist import read_json
 from retriever.service import decode_vector, search
 from retriever.store import IndexStore
@@ -41,9 +43,9 @@ def store(tmp_path: Path) -> IndexStore:
     return s
 
 
-def keyword_request(query: str, model: str = MODEL) -> RetrieverSearchRequest:
+def keyword_request(query: str, model: str = MODEL, kb: int = 7) -> RetrieverSearchRequest:
     return RetrieverSearchRequest(
-        kb_id=7, query=query, top_k=5, mode="keyword", embedding_model=model
+        kb_id=kb, query=query, top_k=5, mode="keyword", embedding_model=model
     )
 
 
@@ -187,3 +189,13 @@ def test_a_base_past_the_ann_threshold_is_snapshotted_approximate(tmp_path: Path
     with IndexStore(tmp_path, settings).read(2) as kb:
         assert kb is not None and kb.vectors.approximate
         assert kb.vectors.ids() == set(range(400))
+
+
+def test_terms_counted_before_the_lock_index_like_the_text(tmp_path: Path) -> None:
+    plain, counted = IndexStore(tmp_path / "a"), IndexStore(tmp_path / "b")
+    plain.upsert(1, MODEL, DIM, RECORDS)
+    counted.upsert(1, MODEL, DIM, [replace(r, terms=term_counts(r.text)) for r in RECORDS])
+    for query in ("长城", "熊猫 竹林", "eiffel tower"):
+        assert search(plain, None, keyword_request(query, kb=1)) == search(
+            counted, None, keyword_request(query, kb=1)
+        )
