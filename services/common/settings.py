@@ -63,7 +63,7 @@ class LLMSettings(BaseModel):
         0,
         ge=0,
         description="RAM for evaluated prompt states (llama.cpp LlamaRAMCache), so a repeated "
-        "question skips its prompt evaluation even after other requests; 0 = only the live context.",
+        "question skips its prompt evaluation even after other requests; 0: the live context only.",
     )
 
 
