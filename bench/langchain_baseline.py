@@ -14,6 +14,7 @@ bench/results/langchain_baseline.json and langchain_baseline.md.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
@@ -137,7 +138,8 @@ def run_zhiku(
                 reply.usage.get("prompt_tokens", 0), "completion_tokens":
                 reply.usage.get("completion_tokens", 0), "citations": len(reply.citations),
             })  # fmt: skip
-    return {"ingest_s": ingest_s, "chunks": chunks, "answers": answers}
+    return {"ingest_s": ingest_s, "chunks": chunks, "answers": answers,
+            "load_average": os.getloadavg()[0]}  # fmt: skip
 
 
 def run_langchain(
@@ -172,7 +174,8 @@ def run_langchain(
             "prompt_tokens": sum(_tokens(llm, str(m.content)) for m in prompt),
             "completion_tokens": _tokens(llm, answer),
         })  # fmt: skip
-    return {"ingest_s": ingest_s, "chunks": store.index.ntotal, "answers": answers}
+    return {"ingest_s": ingest_s, "chunks": store.index.ntotal, "answers": answers,
+            "load_average": os.getloadavg()[0]}  # fmt: skip
 
 
 def _summary(side: dict[str, Any], mb: float) -> dict[str, Any]:
@@ -184,6 +187,7 @@ def _summary(side: dict[str, Any], mb: float) -> dict[str, Any]:
         "correct": sum(a["correct"] for a in side["answers"]),
         "prompt_tokens_mean": statistics.mean(a["prompt_tokens"] for a in side["answers"]),
         "completion_tokens_mean": statistics.mean(a["completion_tokens"] for a in side["answers"]),
+        "load_average_1min_at_end": side["load_average"],
     }  # fmt: skip
 
 
@@ -242,6 +246,13 @@ def markdown(result: dict[str, Any]) -> str:
         _row("answer tokens (mean)", z["completion_tokens_mean"], lc["completion_tokens_mean"],
              ".0f"),
         f"| answers holding the gold span | {z['correct']}/{n} | {lc['correct']}/{n} | |", "",
+        _row("1-minute load average after the side", z["load_average_1min_at_end"],
+             lc["load_average_1min_at_end"]),
+        "",
+        "Both sides share the machine with whatever else runs on it, one after the other: a load "
+        "average well above 2 (the cores) means another process took CPU from that side, and its "
+        "figures are slower for it. bench.ingestion measures zhiku's ingestion overhead alone.",
+        "",
         "Not like for like:",
         "- zhiku's ingestion goes through the REST API (upload, files stored, database rows, "
         "Celery jobs with progress) and builds a jieba keyword index beside the vectors, each "
