@@ -39,6 +39,7 @@ class LlamaGenerator:
             main_gpu=settings.main_gpu,
             tensor_split=settings.tensor_split,
             flash_attn=settings.flash_attn,
+            use_mmap=settings.use_mmap,
             n_ctx=settings.n_ctx,
             n_batch=settings.n_batch,
             n_threads=settings.n_threads,

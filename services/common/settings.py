@@ -54,6 +54,11 @@ class LLMSettings(BaseModel):
     main_gpu: int = Field(0, ge=0)
     tensor_split: list[float] | None = Field(None, description="Share of the model per GPU.")
     flash_attn: bool = Field(False)
+    use_mmap: bool = Field(
+        False,
+        description="Map the GGUF instead of reading it: llama.cpp repacks the weights for its CPU "
+        "kernels, so a mapped file keeps a second copy resident (bench/results/footprint.md).",
+    )
     grounding_hold: bool = Field(
         True,
         description="Hold the answer's first sentence back until it is found in the passages; "
