@@ -142,8 +142,8 @@ def _under_load(suite: SuiteProcesses, gateway: str) -> dict[str, Any]:
             peak = _peak(peak, measure(suite))
 
     def chat(question: str) -> None:
-        body = {"knowledge_base": KB, "messages": [{"role": "user", "content": question}]}
-        body["top_k"] = TOP_K
+        messages = [{"role": "user", "content": question}]
+        body = {"knowledge_base": KB, "messages": messages, "top_k": TOP_K}
         httpx.post(f"{gateway}/api/v1/chat", json=body, timeout=600).raise_for_status()
 
     sampler = threading.Thread(target=sample)

@@ -98,7 +98,12 @@ def _zhiku(model: Path, redis: str, rounds: int, extra: dict[str, str]) -> tuple
     return rows, prompts
 
 
-def _raw(llm: llama_cpp.Llama, settings: LLMSettings, messages: list[dict[str, str]]) -> Row:
+def _raw(
+    llm: llama_cpp.Llama,
+    settings: LLMSettings,
+    messages: list[dict[str, str]],
+    first_only: bool = False,
+) -> Row:
     start, first, tokens = time.perf_counter(), 0.0, 0
     stream: Any = llm.create_chat_completion(
         messages=cast(Any, messages), stream=True, temperature=settings.temperature,
@@ -108,6 +113,9 @@ def _raw(llm: llama_cpp.Llama, settings: LLMSettings, messages: list[dict[str, s
         if chunk["choices"][0]["delta"].get("content"):
             tokens += 1
             first = first or time.perf_counter()
+            if first_only:
+                stream.close()
+                break
     end = time.perf_counter()
     return {"ttft_s": first - start, "tokens": tokens, "tok_s": tokens / (end - start),
             "total_s": end - start, "context_tokens": llm.n_tokens}  # fmt: skip
@@ -121,16 +129,17 @@ def _kv_reuse(llm: llama_cpp.Llama, settings: LLMSettings, prompts: list[Any]) -
                (prompts[3], prompts[1])]  # fmt: skip
     for target, other in by_lang:
         llm.reset()
-        ttft["cold"].append(_raw(llm, settings, target)["ttft_s"])
-        ttft["repeated"].append(_raw(llm, settings, target)["ttft_s"])
-        _raw(llm, settings, other)  # same language: shares the rules and the examples
-        ttft["after_other_question"].append(_raw(llm, settings, target)["ttft_s"])
+        ttft["cold"].append(_raw(llm, settings, target, first_only=True)["ttft_s"])
+        ttft["repeated"].append(_raw(llm, settings, target, first_only=True)["ttft_s"])
+        _raw(llm, settings, other, first_only=True)  # same language: the rules and examples
+        ttft["after_other_question"].append(_raw(llm, settings, target, first_only=True)["ttft_s"])
     llm.set_cache(llama_cpp.LlamaRAMCache(256 * 2**20))
     for prompt in prompts:
         llm.reset()
         _raw(llm, settings, prompt)  # saved to the RAM cache when it ends
     for prompt in prompts:  # each one now follows another question, often of the other language
-        ttft["repeated_after_others_ram_cache"].append(_raw(llm, settings, prompt)["ttft_s"])
+        row = _raw(llm, settings, prompt, first_only=True)
+        ttft["repeated_after_others_ram_cache"].append(row["ttft_s"])
     llm.set_cache(None)
     return {name: statistics.median(values) for name, values in ttft.items()}
 

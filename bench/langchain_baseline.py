@@ -195,7 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=0.5, help="corpus size in MB of UTF-8 text")
     parser.add_argument("--questions", type=int, default=5)
-    parser.add_argument("--max-tokens", type=int, default=LLMSettings().max_tokens)
+    parser.add_argument("--max-tokens", type=int, default=128, help="the same cap on both sides")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message=".*langchain-community.*")
