@@ -151,7 +151,7 @@ def _median(rows: list[Row], key: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None, help="GGUF; default: bundled 0.5B")
-    parser.add_argument("--rounds", type=int, default=2, help="times each question is asked")
+    parser.add_argument("--rounds", type=int, default=1, help="times each question is asked")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
