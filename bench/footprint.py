@@ -5,9 +5,8 @@
 The suite as ``make run`` starts it (embedded SQLite and queue, the 1.5B model, the web app):
 RSS and PSS of each process (with its children) at idle, then the peak while three chats and
 an upload run at once. PSS splits shared pages between the processes that map them, so the
-sum of PSS is what the suite costs; the GGUF is mmapped, so its pages are file-backed and
-show in RSS without being the process's own. Probes in fresh processes then show where the
-llm worker's memory goes: the model mmapped (the generator's way) against read into memory.
+sum of PSS is what the suite costs. Probes in fresh processes then show where the llm
+worker's memory goes: the model mmapped against read into memory (ZHIKU_LLM__USE_MMAP).
 """
 
 from __future__ import annotations
@@ -230,7 +229,8 @@ def _markdown(result: dict[str, Any]) -> str:
     it, lt = suite["idle_total"], suite["load_total"]
     saved = engine["mmap"]["Rss"] - engine["read"]["Rss"]
     met = "met" if lt["Own"] <= GOAL_MB else "not met"
-    after = lt["Own"] - saved
+    mapped = LLMSettings().use_mmap
+    way = "mmapped" if mapped else "read into memory"
     lines = [
         "# Footprint: memory of the whole suite",
         "",
@@ -248,23 +248,22 @@ def _markdown(result: dict[str, Any]) -> str:
         "",
         f"Goal ≤ {GOAL_MB:.0f} MB for the suite: {met} as it stands (PSS under load "
         f"{lt['Own']:.0f} MB; the RSS sum, {lt['Rss']:.0f} MB, counts shared libraries once per "
-        f"process). With the model read into memory instead of mmapped (below): about "
-        f"{after:.0f} MB.",
+        f"process). The llm worker has the model {way} "
+        f"(ZHIKU_LLM__USE_MMAP={str(mapped).lower()}).",
         "",
         "The llm engine alone (llama-cpp-python, same n_ctx, n_batch, threads; after one prompt):",
         "",
         "| model file | RSS | anonymous (PSS) |",
         "|---|---|---|",
-        f"| mmapped (what the worker does) | {engine['mmap']['Rss']:.0f} | "
+        f"| mmapped (use_mmap=True) | {engine['mmap']['Rss']:.0f} | "
         f"{engine['mmap']['Pss_Anon']:.0f} |",
         f"| read into memory (use_mmap=False) | {engine['read']['Rss']:.0f} | "
         f"{engine['read']['Pss_Anon']:.0f} |",
         "",
         "llama.cpp repacks the Q4_K weights for its CPU kernels into memory of its own; with the "
         "file mmapped the original pages stay resident beside the repacked copy, so the weights "
-        f"are held twice. Reading the file instead (use_mmap=False) saves {saved:.0f} MB per llm "
-        "worker, and the kernels run on the same repacked weights (the change belongs in "
-        "llm_worker/generator.py; not applied here).",
+        f"are held twice. Reading the file instead (use_mmap=False, the default) saves "
+        f"{saved:.0f} MB per llm worker, and the kernels run on the same repacked weights.",
         "",
         f"Whole run {result['total_s']:.0f} s.",
     ]
