@@ -194,7 +194,7 @@ def _summary(side: dict[str, Any], mb: float) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=0.5, help="corpus size in MB of UTF-8 text")
-    parser.add_argument("--questions", type=int, default=5)
+    parser.add_argument("--questions", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=128, help="the same cap on both sides")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
