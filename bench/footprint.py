@@ -26,13 +26,11 @@ from typing import Any
 import httpx
 
 from bench.report import RESULTS, machine, machine_line, write_results
-from bench.suite import REPO, SuiteProcesses, suite_processes
+from bench.suite import REPO, SuiteProcesses, ingest_test_files, suite_processes
 from llm_worker.model_files import ensure_bundled
-from services.common.schemas import UploadAccepted
 from services.common.settings import LLMSettings
 from services.launcher import wait_ready
 
-DATA = REPO / "tests" / "data"
 KB = "bench-footprint"
 GOAL_MB = 2.5 * 1024
 FIELDS = ("Rss", "Pss", "Pss_Anon", "Pss_File")
@@ -119,18 +117,6 @@ def _total(usage: dict[str, dict[str, float]]) -> dict[str, float]:
     return {f: round(sum(u[f] for u in usage.values()), 1) for f in fields}
 
 
-def _upload(client: httpx.Client, name: str) -> list[str]:
-    files = [("files", (name, (DATA / name).read_bytes(), "text/plain"))]
-    response = client.post(f"/api/v1/knowledge-bases/{KB}/documents", files=files)
-    return [job.id for job in UploadAccepted.model_validate(response.json()).jobs]
-
-
-def _wait_jobs(client: httpx.Client, ids: list[str]) -> None:
-    for job in ids:
-        while client.get(f"/api/v1/jobs/{job}").json()["stage"] not in ("done", "failed"):
-            time.sleep(0.3)
-
-
 def _under_load(suite: SuiteProcesses, gateway: str) -> dict[str, Any]:
     """Peak usage while three chats and one upload run at once."""
     peak, done = measure(suite), threading.Event()
@@ -150,8 +136,7 @@ def _under_load(suite: SuiteProcesses, gateway: str) -> dict[str, Any]:
     workers = [threading.Thread(target=chat, args=(q,)) for q in QUESTIONS]
     for worker in workers:
         worker.start()
-    with httpx.Client(base_url=gateway, timeout=600) as client:
-        _wait_jobs(client, _upload(client, "en_report.txt"))
+    ingest_test_files(gateway, KB, ("en_report.txt",))
     for worker in workers:
         worker.join()
     done.set()
@@ -167,9 +152,8 @@ def _suite_run(model: Path, max_tokens: int) -> dict[str, Any]:
     ):
         wait_ready(f"{gateway}/readyz", suite.procs, timeout_s=300)
         wait_ready(f"http://127.0.0.1:{suite.frontend_port}", suite.procs, timeout_s=120)
+        ingest_test_files(gateway, KB, ("zh_manual.md",), create=True)
         with httpx.Client(base_url=gateway, timeout=600) as client:
-            client.post("/api/v1/knowledge-bases", json={"name": KB}).raise_for_status()
-            _wait_jobs(client, _upload(client, "zh_manual.md"))
             # One chat first: the model's pages are read in on the first prompt, not at load.
             message = {"role": "user", "content": QUESTIONS[0]}
             body = {"knowledge_base": KB, "messages": [message], "top_k": TOP_K}

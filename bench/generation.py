@@ -22,13 +22,12 @@ import httpx
 import llama_cpp
 
 from bench.report import RESULTS, machine_line, write_results
-from bench.suite import REPO, running_suite
+from bench.suite import REPO, ingest_test_files, running_suite
 from llm_worker.model_files import ensure_bundled
 from llm_worker.prompts import build_messages
 from services.common.schemas import ChatResponse, ContextPassage, GenerationRequest, SearchResponse
 from services.common.settings import LLMSettings
 
-DATA = REPO / "tests" / "data"
 KB = "bench-generation"
 QUESTIONS = [
     "天工X7 的 PP 棉滤芯多久更换一次？",
@@ -38,18 +37,6 @@ QUESTIONS = [
 ]
 MAX_TOKENS = 64
 Row = dict[str, float]
-
-
-def _fill(client: httpx.Client) -> None:
-    client.post("/api/v1/knowledge-bases", json={"name": KB}).raise_for_status()
-    files = [
-        ("files", (n, (DATA / n).read_bytes(), "text/plain"))
-        for n in ("zh_manual.md", "en_report.txt")
-    ]
-    jobs = client.post(f"/api/v1/knowledge-bases/{KB}/documents", files=files).json()["jobs"]
-    for job in jobs:
-        while client.get(f"/api/v1/jobs/{job['id']}").json()["stage"] not in ("done", "failed"):
-            time.sleep(0.3)
 
 
 def _through_gateway(client: httpx.Client, question: str) -> Row:
@@ -86,8 +73,8 @@ def _zhiku(model: Path, redis: str, rounds: int, extra: dict[str, str]) -> tuple
            "ZHIKU_LLM__MODEL_PATH": str(model), "ZHIKU_LLM__MAX_TOKENS": str(MAX_TOKENS),
            **extra}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp, running_suite(Path(tmp), env) as gateway:
+        ingest_test_files(gateway, KB, ("zh_manual.md", "en_report.txt"), create=True)
         client = httpx.Client(base_url=gateway, timeout=600)
-        _fill(client)
         rows = [_through_gateway(client, q) for _ in range(rounds) for q in QUESTIONS]
         prompts = [
             build_messages(

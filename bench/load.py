@@ -24,13 +24,12 @@ from typing import Any
 import httpx
 
 from bench.report import RESULTS, machine, machine_line, percentiles, write_results
-from bench.suite import REPO, SuiteProcesses, suite_processes
+from bench.suite import REPO, SuiteProcesses, ingest_test_files, suite_processes
 from llm_worker.model_files import ensure_bundled
 from services.common import heartbeat
-from services.common.schemas import ChatResponse, ErrorPublic, UploadAccepted
+from services.common.schemas import ChatResponse, ErrorPublic
 from services.launcher import free_port, wait_ready
 
-DATA = REPO / "tests" / "data"
 KB = "bench-load"
 MAX_TOKENS = 48
 # Two passages keep a prompt near 900 tokens (five make it 2,000), so the run fits in minutes.
@@ -77,18 +76,6 @@ def _wait_llm_workers(gateway: str, suite: SuiteProcesses, names: list[str]) -> 
             return
         time.sleep(0.5)
     raise TimeoutError(f"llm workers {', '.join(names)} not beating")
-
-
-def _fill(client: httpx.Client) -> None:
-    client.post("/api/v1/knowledge-bases", json={"name": KB}).raise_for_status()
-    files = [
-        ("files", (n, (DATA / n).read_bytes(), "text/plain"))
-        for n in ("zh_manual.md", "en_report.txt")
-    ]
-    response = client.post(f"/api/v1/knowledge-bases/{KB}/documents", files=files)
-    for job in UploadAccepted.model_validate(response.json()).jobs:
-        while client.get(f"/api/v1/jobs/{job.id}").json()["stage"] not in ("done", "failed"):
-            time.sleep(0.3)
 
 
 def _chat(client: httpx.Client, question: str) -> Chat:
@@ -167,8 +154,7 @@ def _phases(suite: SuiteProcesses, gateway: str) -> dict[str, Any]:
     commands = suite.commands(llm_workers=2)
     suite.add("llm_worker", commands["llm_worker"])
     _wait_llm_workers(gateway, suite, ["llm_worker"])
-    with httpx.Client(base_url=gateway, timeout=600) as client:
-        _fill(client)
+    ingest_test_files(gateway, KB, ("zh_manual.md", "en_report.txt"), create=True)
     _users(gateway, 1, 1)  # warm-up: the first prompt pays for loading pages of the model
     one = {f"{u}_users": _users(gateway, u, q) for u, q in ONE_WORKER}
 

@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
 
+from services.common.client import GatewayClient
 from services.common.db import upgrade_database
 from services.common.settings import Settings
 from services.launcher import free_port, start, stop, suite_commands, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
+TEST_DATA = REPO / "tests" / "data"
 
 
 @contextmanager
@@ -103,3 +105,13 @@ def suite_processes(
         yield suite, env["ZHIKU_GATEWAY_URL"]
     finally:
         stop(suite.procs)
+
+
+def ingest_test_files(gateway: str, kb: str, names: tuple[str, ...], create: bool = False) -> None:
+    """Upload these files from tests/data into ``kb`` (created first if asked), until ingested."""
+    with GatewayClient(gateway, timeout=600) as client:
+        if create:
+            client.create_knowledge_base(kb)
+        accepted = client.upload(kb, [(name, (TEST_DATA / name).read_bytes()) for name in names])
+        for _ in client.follow_jobs([job.id for job in accepted.jobs], interval_s=0.3):
+            pass
