@@ -16,12 +16,12 @@ import argparse
 import json
 import logging
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.retrieval_pool import FILES, KB, RESULTS
+from bench.report import RESULTS, machine_line
+from bench.retrieval_pool import FILES, KB
 from bench.suite import REPO, running_suite
 from services.cli.evaluation.answer_eval import AnswerResult, ask_one, score_answers
 from services.cli.evaluation.corpus import fill_kb, prepare_kb
@@ -82,19 +82,20 @@ def _write(args: argparse.Namespace, base: dict[str, Any], results: list[AnswerR
     (args.out / "answers.md").write_text(_markdown(report))
 
 
-def _earlier(path: Path, sets: list[EvalSet]) -> list[AnswerResult]:
-    """The answers a stopped run recorded, for the questions still in the sample."""
+def _earlier(path: Path, sets: list[EvalSet]) -> tuple[list[AnswerResult], str | None]:
+    """A stopped run's answers to questions still in the sample, and the machine it ran on."""
     if not path.exists():
-        return []
+        return [], None
+    earlier = json.loads(path.read_text())
     by_id = {(q.set_name, q.question_id): (q, s.language) for s in sets for q in s.questions}
     kept = []
-    for row in json.loads(path.read_text())["samples"]:
+    for row in earlier["samples"]:
         found = by_id.get((row["set"], row["id"]))
         if found is not None and row["error"] is None:
             scores = {k: row[k] for k in ("f1", "em", "contains")}
             kept.append(AnswerResult(found[0], found[1], row["answer"], scores, row["seconds"]))
     logger.info("resuming with %d answers from %s", len(kept), path)
-    return kept
+    return kept, earlier.get("machine")
 
 
 def main() -> None:
@@ -116,13 +117,17 @@ def main() -> None:
     sets = [sample_set(s, None, per_set, args.seed) for s in full]
     base = {
         "model": Path(os.environ["ZHIKU_LLM__MODEL_PATH"]).name,
-        "machine": f"{os.cpu_count()} cores, no GPU, {platform.platform()}",
+        "machine": machine_line(),
         "knowledge_base": KB,
         "per_set": per_set,
         "seed": args.seed,
     }
     started = time.monotonic()
-    results = _earlier(args.out / "answers.json", sets) if args.resume else []
+    earlier_path = args.out / "answers.json"
+    results, earlier_machine = _earlier(earlier_path, sets) if args.resume else ([], None)
+    if results and earlier_machine and earlier_machine != base["machine"]:
+        # Latencies of resumed answers were measured there, not here: say so in the report.
+        base["machine"] += f"; {len(results)} answers resumed from a run on {earlier_machine}"
     done = {(r.question.set_name, r.question.question_id) for r in results}
     with running_suite(args.data_dir) as gateway, GatewayClient(gateway, timeout=600) as client:
         prepare_kb(client, KB, reuse=True)

@@ -13,11 +13,11 @@ import argparse
 import json
 import logging
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.report import RESULTS, machine_line
 from bench.suite import REPO, running_suite
 from services.cli.evaluation.corpus import fill_kb, prepare_kb
 from services.cli.evaluation.datasets import (
@@ -35,7 +35,6 @@ logger = logging.getLogger("bench.retrieval_pool")
 
 FILES = ("cmrc2018_dev.json", "xquad.zh.json", "xquad.en.json", "DRCD_dev.json")
 KB = "bench-pool"
-RESULTS = REPO / "bench" / "results"
 FIRST_STAGE = (RetrievalConfig("dense"), RetrievalConfig("keyword"), RetrievalConfig("hybrid"))
 
 
@@ -166,7 +165,7 @@ def main() -> None:
     )
     full, sets = _load(args)
     report: dict[str, Any] = {
-        "machine": f"{os.cpu_count()} cores, no GPU, {platform.platform()}",
+        "machine": machine_line(),
         "knowledge_base": KB,
         "corpus": {s.name: len(s.paragraphs) for s in full},
         "questions": {s.name: len(s.questions) for s in sets},
