@@ -30,7 +30,7 @@ from ingestion.chunking import chunk_text
 from ingestion.loaders import load_text
 from services.common.client import GatewayClient
 from services.common.embedding import Embedder, create_embedder
-from services.common.schemas import JobPublic
+from services.common.schemas import JobPublic, JobStage
 from services.common.settings import Settings
 
 KB = "bench-ingestion"
@@ -105,7 +105,7 @@ def zhiku_throughput(
         if spy is not None:
             spy.send_signal(2)  # py-spy writes its samples on SIGINT
             spy.wait(30)
-        failed = [j for j in finished if j.stage == "failed"]
+        failed = [j for j in finished if j.stage == JobStage.FAILED]
         if failed:
             raise RuntimeError(f"{len(failed)} jobs failed, first: {failed[0].error}")
         chunks = sum(d.chunk_count for d in client.list_documents(KB).data)
@@ -118,7 +118,7 @@ def _wait_for_jobs(client: GatewayClient, interval_s: float = 0.5) -> list[JobPu
     """One list request per poll, so polling costs the busy machine next to nothing."""
     while True:
         jobs = client.list_jobs(KB)
-        if all(job.stage in ("done", "failed") for job in jobs):
+        if all(job.stage in (JobStage.DONE, JobStage.FAILED) for job in jobs):
             return jobs
         time.sleep(interval_s)
 

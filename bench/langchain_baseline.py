@@ -40,6 +40,7 @@ from llm_worker.model_files import ensure_bundled
 from services.cli.evaluation.datasets import Question
 from services.common.client import GatewayClient
 from services.common.embedding import create_embedder
+from services.common.schemas import JobStage
 from services.common.settings import EmbeddingSettings, LLMSettings, Settings
 
 KB = "bench-langchain"
@@ -124,7 +125,7 @@ def run_zhiku(
         accepted = client.upload(KB, [(p.name, p.read_bytes()) for p in corpus.files])
         jobs = list(client.follow_jobs([j.id for j in accepted.jobs], interval_s=0.5))
         ingest_s = time.perf_counter() - start
-        if any(j.stage == "failed" for j in jobs):
+        if any(j.stage == JobStage.FAILED for j in jobs):
             raise RuntimeError(f"ingestion failed: {[j.error for j in jobs if j.error]}")
         chunks = sum(d.chunk_count for d in client.list_documents(KB).data)
         client.chat(KB, [{"role": "user", "content": warm_up.text}])

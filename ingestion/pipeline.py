@@ -7,15 +7,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingestion.chunking import chunk_text
 from ingestion.indexer import MAX_ADD, BackgroundIndexer
 from ingestion.loaders import load_text
+from services.common import jobs
 from services.common.embedding import Embedder
 from services.common.errors import DocumentParseError, EmbeddingMismatchError, ZhikuError
 from services.common.filetypes import CONTENT_TYPES
+from services.common.jobs import JobStage
 from services.common.models import Chunk, Document, Job, KnowledgeBase
 from services.common.retriever_client import IndexItem, RetrieverClient
 from services.common.settings import Settings
@@ -52,22 +54,17 @@ class IngestionContext:
     retriever: RetrieverClient
 
 
-def _progress(ctx: IngestionContext, job_id: str, stage: str, progress: float) -> None:
+def _progress(ctx: IngestionContext, job_id: str, stage: JobStage, progress: float) -> None:
     with ctx.sessions.begin() as session:
-        job = session.get(Job, job_id)
-        if job is not None:
-            job.stage, job.progress = stage, round(progress, 4)
+        jobs.start_stage(session, job_id, stage, progress)
 
 
-def _fail(ctx: IngestionContext, job_id: str, doc_id: int, message: str, error_type: str) -> None:
+def _fail(ctx: IngestionContext, job_id: str, message: str, error_type: str) -> None:
     logger.warning("job %s failed (%s): %s", job_id, error_type, message)
     with ctx.sessions.begin() as session:
         job = session.get(Job, job_id)
         if job is not None:
-            job.stage, job.error, job.error_type = "failed", message, error_type
-        doc = session.get(Document, doc_id)
-        if doc is not None:
-            doc.status, doc.error = "failed", message
+            jobs.fail_job(session, job, message, error_type)
 
 
 def _clear_chunks(ctx: IngestionContext, doc: Document) -> None:
@@ -126,7 +123,8 @@ def _embed_and_index(
                 ]
             )
             done = min(1.0, (start + batch) / len(texts))
-            _progress(ctx, job_id, "embedding" if done < 1 else "indexing", 0.15 + 0.8 * done)
+            stage = JobStage.EMBEDDING if done < 1 else JobStage.INDEXING
+            _progress(ctx, job_id, stage, 0.15 + 0.8 * done)
         clock.lap("embed")
     clock.lap("index-wait")  # the last add, which nothing was left to overlap
     return indexer
@@ -140,11 +138,11 @@ def _run(
             f"knowledge base '{kb.name}' uses {kb.embedding_model} ({kb.embedding_dim}d) but this "
             f"worker embeds with {ctx.embedder.name} ({ctx.embedder.dim}d)"
         )
-    _progress(ctx, job_id, "parsing", 0.02)
+    _progress(ctx, job_id, JobStage.PARSING, 0.02)
     kind = KIND_BY_CONTENT_TYPE.get(doc.content_type, "txt")
     text = load_text(Path(doc.storage_path), kind, ctx.settings.parsing)
     clock.lap("parse")
-    _progress(ctx, job_id, "chunking", 0.1)
+    _progress(ctx, job_id, JobStage.CHUNKING, 0.1)
     texts = chunk_text(text, ctx.settings.chunking.size, ctx.settings.chunking.overlap)
     if not texts:
         raise DocumentParseError(f"{doc.filename}: no text could be extracted")
@@ -166,7 +164,7 @@ def ingest_job(ctx: IngestionContext, job_id: str) -> None:
     if job is None or doc is None or kb is None:
         logger.warning("job %s: its document is gone; nothing to do", job_id)
         return
-    if job.stage in ("done", "failed"):
+    if job.stage in jobs.FINISHED_STAGES:
         # A message redelivered after the start-up reconciliation already queued it again.
         logger.info("job %s: already %s; not run again", job_id, job.stage)
         return
@@ -174,21 +172,13 @@ def ingest_job(ctx: IngestionContext, job_id: str) -> None:
     try:
         count = _run(ctx, job_id, doc, kb, clock)
     except ZhikuError as exc:
-        _fail(ctx, job_id, doc.id, exc.message, exc.error_type)
+        _fail(ctx, job_id, exc.message, exc.error_type)
         return
     except Exception as exc:
         logger.exception("job %s: unexpected failure", job_id)
-        _fail(ctx, job_id, doc.id, f"internal error while ingesting: {exc}", "internal_error")
+        _fail(ctx, job_id, f"internal error while ingesting: {exc}", "internal_error")
         return
     with ctx.sessions.begin() as session:
-        session.execute(
-            update(Document)
-            .where(Document.id == doc.id)
-            .values(status="ready", chunk_count=count, error=None)
-        )
-        job_row = session.get(Job, job_id)
-        if job_row is not None:
-            job_row.stage, job_row.progress = "done", 1.0
-            job_row.error = job_row.error_type = None  # a note left by a resumed run
+        jobs.finish_job(session, job_id, doc.id, count)
     clock.lap("finish")
     logger.info("job %s: %s indexed as %d chunks in %s", job_id, doc.filename, count, clock)

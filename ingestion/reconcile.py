@@ -18,16 +18,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
 from ingestion.pipeline import IngestionContext
-from services.common import heartbeat
+from services.common import heartbeat, jobs
+from services.common.jobs import DocumentStatus
 from services.common.models import Chunk, Document, Job, KnowledgeBase
 from services.common.retriever_client import IndexItem
 
 logger = logging.getLogger(__name__)
 
-ACTIVE_STAGES = ("parsing", "chunking", "embedding", "indexing")
 RESUMED_NOTE = "resumed after the ingestion worker stopped during this job"
 GAVE_UP = "the ingestion worker stopped twice while processing this document"
 # With other live workers, a job is only theirs while they keep updating it.
@@ -66,17 +65,18 @@ def resume_stuck_jobs(
     report = ReconcileReport()
     cutoff = datetime.now(UTC) - STALE_AFTER
     with ctx.sessions.begin() as session:
-        jobs = list(session.scalars(select(Job).where(Job.stage.in_(ACTIVE_STAGES))))
-        for job in jobs:
+        stuck = session.scalars(select(Job).where(Job.stage.in_(jobs.ACTIVE_STAGES))).all()
+        for job in stuck:
             if others_alive and _aware(job.updated_at) > cutoff:
                 continue  # another live worker may be running it right now
             if job.error == RESUMED_NOTE:
-                _fail_job(session, job, GAVE_UP)
+                jobs.fail_job(session, job, GAVE_UP)
                 report.failed.append(job.id)
             else:
-                job.stage, job.progress, job.error = "queued", 0.0, RESUMED_NOTE
+                jobs.requeue_job(session, job, RESUMED_NOTE)
                 report.requeued.append(job.id)
-        _fail_unqueued_documents(session)
+        # A document whose only job failed before it ran (queue down) is failed, not pending.
+        jobs.fail_documents_of_failed_jobs(session)
     for job_id in report.requeued:
         enqueue(job_id)
     if report.requeued or report.failed:
@@ -91,24 +91,6 @@ def resume_stuck_jobs(
 def _aware(moment: datetime) -> datetime:
     # SQLite hands timestamps back without their zone; they were written in UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _fail_job(session: Session, job: Job, reason: str) -> None:
-    job.stage, job.error, job.error_type = "failed", reason, "internal_error"
-    doc = session.get(Document, job.document_id) if job.document_id else None
-    if doc is not None:
-        doc.status, doc.error = "failed", reason
-
-
-def _fail_unqueued_documents(session: Session) -> None:
-    """A document whose only job failed before it ran (queue down) is failed, not pending."""
-    rows = session.execute(
-        select(Document, Job)
-        .join(Job, Job.document_id == Document.id)
-        .where(Document.status == "pending", Job.stage == "failed")
-    ).all()
-    for doc, job in rows:
-        doc.status, doc.error = "failed", job.error or "ingestion failed"
 
 
 def agree_indexes(ctx: IngestionContext) -> ReconcileReport:
@@ -137,8 +119,8 @@ def _agree_one(ctx: IngestionContext, kb: KnowledgeBase, report: ReconcileReport
         ).all()
     indexed = set(ctx.retriever.ids(kb.id))
     known = {chunk_id for chunk_id, _ in rows}
-    failed = {chunk_id for chunk_id, status in rows if status == "failed"}
-    ready = {chunk_id for chunk_id, status in rows if status == "ready"}
+    failed = {chunk_id for chunk_id, status in rows if status == DocumentStatus.FAILED}
+    ready = {chunk_id for chunk_id, status in rows if status == DocumentStatus.READY}
     stale = sorted((indexed - known) | (indexed & failed))
     if stale:
         ctx.retriever.delete(kb.id, stale)

@@ -133,7 +133,7 @@ def follow(client: GatewayClient, jobs: list[JobPublic]) -> list[FileResult]:
 
 
 def _stage_text(job: JobPublic) -> str:
-    style = {"done": "green", "failed": "red"}.get(job.stage.value, "cyan")
+    style = {JobStage.DONE: "green", JobStage.FAILED: "red"}.get(job.stage, "cyan")
     return f"[{style}]{job.stage.value}[/{style}]"
 
 

@@ -7,7 +7,9 @@ import logging
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from services.common import jobs
 from services.common.errors import ConflictError, NotFoundError
+from services.common.jobs import JobStage
 from services.common.models import Chunk, Document, Job, KnowledgeBase
 from services.common.schemas import ChunkPublic, KnowledgeBaseUpdate
 from services.gateway.state import GatewayState
@@ -54,13 +56,12 @@ def get_chunk(session: Session, kb: KnowledgeBase, chunk_id: int) -> ChunkPublic
 
 def retry_job(state: GatewayState, session: Session, job: Job) -> Job:
     """Queue a failed job again; the pipeline replaces whatever a failed run left behind."""
-    if job.stage != "failed":
+    if job.stage != JobStage.FAILED:
         raise ConflictError(f"job {job.id} is {job.stage}: only failed jobs can be retried")
     doc = session.get(Document, job.document_id) if job.document_id is not None else None
     if doc is None:
         raise NotFoundError(f"the document of job {job.id} was deleted: upload it again")
-    job.stage, job.progress, job.error, job.error_type = "queued", 0.0, None, None
-    doc.status, doc.error = "pending", None
+    jobs.requeue_job(session, job)
     session.commit()
     enqueue_job(state, session, job)
     logger.info("retrying job %s (%s)", job.id, job.filename)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.common.jobs import DocumentStatus
 from services.common.models import Chunk, Document, KnowledgeBase
 from services.common.retriever_schemas import RetrieverHit
 from services.common.schemas import ChunkHit, SearchMode
@@ -18,7 +19,7 @@ def _resolve(session: Session, hits: list[RetrieverHit]) -> list[ChunkHit]:
     rows = session.execute(
         select(Chunk.id, Chunk.document_id, Chunk.position, Chunk.text, Document.filename)
         .join(Document, Document.id == Chunk.document_id)
-        .where(Chunk.id.in_([h.chunk_id for h in hits]), Document.status == "ready")
+        .where(Chunk.id.in_([h.chunk_id for h in hits]), Document.status == DocumentStatus.READY)
     ).all()
     by_id = {row.id: row for row in rows}
     resolved = []

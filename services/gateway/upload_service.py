@@ -11,11 +11,11 @@ from fastapi import UploadFile
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.common import jobs
 from services.common.errors import PayloadTooLargeError, ZhikuError
 from services.common.filetypes import CONTENT_TYPES, check_docx, detect_type, display_name
 from services.common.models import Document, Job, KnowledgeBase
 from services.common.schemas import UploadAccepted, UploadRejected
-from services.common.tasks import INGEST_TASK
 from services.gateway.state import GatewayState
 from services.gateway.views import document_public, job_public
 
@@ -62,27 +62,15 @@ def _store(
         size_bytes=len(data),
         sha256=sha,
         storage_path=str(path.resolve()),
-        status="pending",
     )
-    session.add(doc)
-    session.flush()
-    job = Job(
-        id=str(uuid.uuid4()), knowledge_base_id=kb.id, document_id=doc.id, filename=doc.filename
-    )
-    session.add(job)
+    job = jobs.create_job(session, doc)
     session.commit()
     return _Accepted(doc, job)
 
 
 def enqueue_job(state: GatewayState, session: Session, job: Job) -> None:
     """Queue a job's ingestion; a queue that cannot take it fails the job with the reason."""
-    try:
-        state.celery.send_task(INGEST_TASK, args=[job.id])
-    except Exception as exc:  # the broker's own errors vary by transport
-        logger.error("could not queue job %s: %s", job.id, exc)
-        job.stage, job.error_type = "failed", "not_ready"
-        job.error = f"the job queue is unavailable: {exc}"
-        session.commit()
+    jobs.enqueue_or_fail(state.celery, session, job)
 
 
 async def accept_uploads(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from services.cli.evaluation.datasets import Paragraph
 from services.common.client import FINISHED_STAGES, GatewayClient, GatewayError
-from services.common.schemas import JobStage
+from services.common.schemas import DocumentStatus, JobStage
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def fill_kb(
     """Upload the paragraphs not yet in ``kb`` (50 per request) and wait for their jobs."""
     started = time.monotonic()
     summary = IngestSummary()
-    ready = {d.filename for d in client.list_documents(kb).data if d.status == "ready"}
+    ready = {d.filename for d in client.list_documents(kb).data if d.status == DocumentStatus.READY}
     missing = [p for p in paragraphs if p.filename not in ready]
     summary.reused = len(paragraphs) - len(missing)
     job_ids: list[str] = []
