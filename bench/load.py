@@ -26,7 +26,7 @@ import httpx
 from bench.report import RESULTS, machine, machine_line, percentiles, write_results
 from bench.suite import REPO, SuiteProcesses, ingest_test_files, suite_processes
 from llm_worker.model_files import ensure_bundled
-from services.common import heartbeat
+from services.common.backend import create_backend
 from services.common.schemas import ChatResponse, ErrorPublic
 from services.launcher import free_port, wait_ready
 
@@ -70,9 +70,10 @@ def _wait_llm_workers(gateway: str, suite: SuiteProcesses, names: list[str]) -> 
     """Until the gateway is ready and each named llm worker process beats."""
     wait_ready(f"{gateway}/readyz", suite.procs, timeout_s=300)
     wanted = {f"{socket.gethostname()}:{suite.procs[name].pid}" for name in names}
+    heartbeats = create_backend(suite.settings).heartbeats
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        if wanted <= {str(b.get("worker")) for b in heartbeat.alive(suite.settings, "llm")}:
+        if wanted <= {str(b.get("worker")) for b in heartbeats.alive("llm")}:
             return
         time.sleep(0.5)
     raise TimeoutError(f"llm workers {', '.join(names)} not beating")

@@ -10,20 +10,25 @@ are removed from both sides.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import delete, select
 
+from ingestion.context import build_context
 from ingestion.pipeline import IngestionContext
 from services.common import heartbeat, jobs
-from services.common.jobs import DocumentStatus
+from services.common.backend import create_backend
+from services.common.heartbeat import Heartbeats
+from services.common.jobs import DocumentStatus, enqueue_ingest
+from services.common.logging import configure_logging
 from services.common.models import Chunk, Document, Job, KnowledgeBase
 from services.common.retriever_client import IndexItem
+from services.common.settings import Settings
+from services.common.tasks import create_celery
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +50,15 @@ class ReconcileReport:
     removed_vectors: int = 0
 
 
-def other_workers_alive(ctx: IngestionContext, wait_s: float = heartbeat.INTERVAL_S + 2) -> bool:
+def other_workers_alive(heartbeats: Heartbeats, wait_s: float = heartbeat.INTERVAL_S + 2) -> bool:
     """Whether another ingestion worker is beating (a dead one's last beat does not count)."""
-    me = f"{socket.gethostname()}:{os.getpid()}"  # how services.common.heartbeat names us
-    first = {b["worker"]: b["at"] for b in heartbeat.alive(ctx.settings, "ingestion")}
-    first.pop(me, None)
+    first = {b["worker"]: b["at"] for b in heartbeats.alive("ingestion")}
+    first.pop(heartbeat.worker_name(), None)
     if not first:
         return False
     # A beat outlives its worker by up to TTL_S: only a worker that beats again is alive.
     time.sleep(wait_s)
-    later = {b["worker"]: b["at"] for b in heartbeat.alive(ctx.settings, "ingestion")}
+    later = {b["worker"]: b["at"] for b in heartbeats.alive("ingestion")}
     return any(later.get(worker, at) != at for worker, at in first.items())
 
 
@@ -162,9 +166,11 @@ def _reembed(ctx: IngestionContext, kb: KnowledgeBase, chunk_ids: list[int]) -> 
     return len(chunk_ids)
 
 
-def reconcile(ctx: IngestionContext, enqueue: Callable[[str], None]) -> ReconcileReport:
+def reconcile(
+    ctx: IngestionContext, enqueue: Callable[[str], None], heartbeats: Heartbeats
+) -> ReconcileReport:
     """Resume or fail stuck jobs, then make the indexes agree with the chunk rows."""
-    jobs = resume_stuck_jobs(ctx, enqueue, other_workers_alive(ctx))
+    jobs = resume_stuck_jobs(ctx, enqueue, other_workers_alive(heartbeats))
     indexes = agree_indexes(ctx)
     indexes.requeued, indexes.failed = jobs.requeued, jobs.failed
     return indexes
@@ -182,9 +188,12 @@ def wait_for_retriever(ctx: IngestionContext, timeout_s: float = 180.0) -> bool:
 
 def main() -> None:
     """Run one reconciliation with this deployment's settings and exit."""
-    from ingestion.worker import enqueue_job, get_context
-
-    report = reconcile(get_context(), enqueue_job)
+    settings = Settings()
+    configure_logging(settings.log_level)
+    backend = create_backend(settings)
+    celery = create_celery(backend, "zhiku-reconcile")
+    ctx = build_context(settings)
+    report = reconcile(ctx, partial(enqueue_ingest, celery), backend.heartbeats)
     logger.info("reconciliation done: %s", report)
 
 

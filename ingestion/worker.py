@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 from celery.signals import worker_ready
 
+from ingestion.context import build_context
 from ingestion.pipeline import IngestionContext, ingest_job
 from ingestion.reconcile import reconcile, wait_for_retriever
-from services.common.db import make_engine, make_sessionmaker
-from services.common.embedding import create_embedder
+from services.common.backend import create_backend
 from services.common.heartbeat import start_beating
+from services.common.jobs import enqueue_ingest
+from services.common.lazy import Lazy
 from services.common.logging import configure_logging, request_id
-from services.common.retriever_client import RetrieverClient
 from services.common.settings import Settings
 from services.common.tasks import INGEST_TASK, create_celery
 
@@ -21,45 +21,32 @@ logger = logging.getLogger(__name__)
 
 settings = Settings()
 configure_logging(settings.log_level)
-app = create_celery(settings, "zhiku-ingestion")
+backend = create_backend(settings)
+app = create_celery(backend, "zhiku-ingestion")
 
-_context: IngestionContext | None = None
-_lock = threading.Lock()
+_context: Lazy[IngestionContext] = Lazy(lambda: build_context(settings))
 
 
 def get_context() -> IngestionContext:
     """Database, embedder and retriever client, built once per worker process."""
-    global _context
-    with _lock:
-        if _context is None:
-            engine = make_engine(settings.sqlalchemy_url)
-            embedder = create_embedder(settings.embedding)
-            embedder.embed(["预热 warm-up"])  # loads the weights now, not in the first job
-            _context = IngestionContext(
-                settings=settings,
-                sessions=make_sessionmaker(engine),
-                embedder=embedder,
-                retriever=RetrieverClient(settings.retriever_url),
-            )
-            logger.info("ingestion worker ready: embedder %s (%dd)", embedder.name, embedder.dim)
-        return _context
+    return _context.get()
 
 
 def enqueue_job(job_id: str) -> None:
     """Put an ingestion job (back) on this deployment's queue."""
-    app.send_task(INGEST_TASK, args=[job_id])
+    enqueue_ingest(app, job_id)
 
 
 @worker_ready.connect
 def _load_at_start(**_kwargs: object) -> None:
     ctx = get_context()
-    start_beating(settings, "ingestion", {"embedder": ctx.embedder.name})
+    start_beating(backend.heartbeats, "ingestion", {"embedder": ctx.embedder.name})
     # Before the first task: finish what a stopped worker left and make the indexes agree.
     if not wait_for_retriever(ctx):
         logger.error("retriever not ready: start-up reconciliation skipped")
         return
     try:
-        report = reconcile(ctx, enqueue_job)
+        report = reconcile(ctx, enqueue_job, backend.heartbeats)
     except Exception:  # the worker is still useful without it; the log says what to look at
         logger.exception("start-up reconciliation failed")
         return

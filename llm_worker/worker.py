@@ -8,7 +8,6 @@ llm queue (``<queue_prefix>.llm``).
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from celery.signals import setup_logging, worker_process_init
@@ -16,31 +15,26 @@ from pydantic import ValidationError
 
 from llm_worker.generator import get_generator
 from llm_worker.service import publish_error, run_generation
+from services.common.backend import create_backend
 from services.common.errors import ValidationFailedError
 from services.common.heartbeat import start_beating
 from services.common.logging import configure_logging, request_id
 from services.common.schemas import GenerationRequest
 from services.common.settings import Settings
-from services.common.streams import TokenStream, create_token_stream
+from services.common.streams import TokenStream
 from services.common.tasks import GENERATE_TASK, create_celery, llm_queue
 
 logger = logging.getLogger(__name__)
 
 settings = Settings()
-celery_app = create_celery(settings, "zhiku-llm")
+backend = create_backend(settings)
+celery_app = create_celery(backend, "zhiku-llm")
 celery_app.conf.task_default_queue = llm_queue(settings)
-
-_stream: TokenStream | None = None
-_stream_lock = threading.Lock()
 
 
 def token_stream() -> TokenStream:
     """The process-wide token stream (one Redis pool or engine per worker process)."""
-    global _stream
-    with _stream_lock:
-        if _stream is None:
-            _stream = create_token_stream(settings)
-        return _stream
+    return backend.token_stream
 
 
 @setup_logging.connect
@@ -58,7 +52,7 @@ def _load_model_at_start(**_kwargs: Any) -> None:
         # Keep the worker up: each request then reports why the model is missing.
         logger.error("llm model not loaded at start: %s", exc)
         return
-    start_beating(settings, "llm", generator.backend_info())
+    start_beating(backend.heartbeats, "llm", generator.backend_info())
 
 
 # acks_late is off here: a request whose worker died is better answered by the gateway's

@@ -253,6 +253,9 @@ class StreamEvent(BaseModel):
     text: str = ""
     usage: dict[str, int] = Field(default_factory=dict)
     error_type: str | None = None
+    id: str = Field(
+        "", exclude=True, description="Its place in the stream, set when read; resume after it."
+    )
 
 
 # --- health ----------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Token streams from the llm worker to the gateway: Redis Streams, or the database (embedded)."""
+"""Token streams from the llm worker to the gateway: Redis Streams, or the database (embedded).
+
+Every event read carries its id: a read given ``after=`` that id continues behind it, so a
+reader that stopped (a timeout) resumes where it was instead of from the first event.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,9 @@ import redis
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import GenerationTimeoutError
 from services.common.models import StreamEventRow
 from services.common.schemas import StreamEvent
-from services.common.settings import Settings
 
 STREAM_TTL_S = 600
 
@@ -22,8 +24,13 @@ STREAM_TTL_S = 600
 class TokenStream(Protocol):
     def publish(self, stream_id: str, event: StreamEvent) -> None: ...
 
-    def read(self, stream_id: str, timeout_s: float) -> Iterator[StreamEvent]:
-        """Events in order until the end or an error; raises GenerationTimeoutError when silent."""
+    def read(
+        self, stream_id: str, timeout_s: float, after: str | None = None
+    ) -> Iterator[StreamEvent]:
+        """Events behind ``after`` (else from the first) in order until the end or an error.
+
+        Raises GenerationTimeoutError when the stream stays silent for ``timeout_s``.
+        """
         ...
 
 
@@ -42,8 +49,10 @@ class RedisTokenStream:
         pipe.expire(key, STREAM_TTL_S)
         pipe.execute()
 
-    def read(self, stream_id: str, timeout_s: float) -> Iterator[StreamEvent]:
-        key, last_id = self._key(stream_id), "0-0"
+    def read(
+        self, stream_id: str, timeout_s: float, after: str | None = None
+    ) -> Iterator[StreamEvent]:
+        key, last_id = self._key(stream_id), after or "0-0"
         deadline = time.monotonic() + timeout_s
         while True:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
@@ -52,8 +61,9 @@ class RedisTokenStream:
             reply: Any = self._redis.xread({key: last_id}, block=min(remaining_ms, 1000), count=100)
             for _key, entries in reply or []:
                 for entry_id, fields in entries:
-                    last_id = entry_id
+                    last_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
                     event = StreamEvent.model_validate_json(fields[b"e"])
+                    event.id = last_id
                     yield event
                     if event.kind != "token":
                         self._redis.delete(key)
@@ -72,8 +82,10 @@ class SqlTokenStream:
         with self._factory.begin() as session:
             session.add(StreamEventRow(stream_id=stream_id, payload=event.model_dump_json()))
 
-    def read(self, stream_id: str, timeout_s: float) -> Iterator[StreamEvent]:
-        last_id = 0
+    def read(
+        self, stream_id: str, timeout_s: float, after: str | None = None
+    ) -> Iterator[StreamEvent]:
+        last_id = int(after) if after else 0
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with self._factory() as session:
@@ -88,6 +100,7 @@ class SqlTokenStream:
             for row_id, payload in rows:
                 last_id = row_id
                 event = StreamEvent.model_validate_json(payload)
+                event.id = str(row_id)
                 yield event
                 if event.kind != "token":
                     with self._factory.begin() as session:
@@ -97,10 +110,3 @@ class SqlTokenStream:
                     return
             deadline = time.monotonic() + timeout_s
         raise GenerationTimeoutError(f"no answer from the llm worker in {timeout_s:.0f} s")
-
-
-def create_token_stream(settings: Settings) -> TokenStream:
-    """Redis Streams when ZHIKU_REDIS_URL is set, else rows in the database."""
-    if settings.redis_url:
-        return RedisTokenStream(redis.Redis.from_url(settings.redis_url))
-    return SqlTokenStream(make_sessionmaker(make_engine(settings.sqlalchemy_url)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from services.common import fs_transport
+from services.common.backend import Backend
 from services.common.settings import Settings
 
 INGEST_TASK = "zhiku.ingest_document"
@@ -19,22 +19,12 @@ def llm_queue(settings: Settings) -> str:
     return f"{settings.queue_prefix}.llm"
 
 
-def create_celery(settings: Settings, name: str = "zhiku") -> Celery:
-    """A Celery app on Redis when configured, else on kombu's filesystem transport in data_dir."""
+def create_celery(backend: Backend, name: str = "zhiku") -> Celery:
+    """A Celery app on the backend's broker: Redis, or kombu's filesystem transport."""
+    settings = backend.settings
     settings.ensure_dirs()
-    options: dict[str, object]
-    if settings.redis_url:
-        broker, options = settings.redis_url, {"visibility_timeout": 3600}
-    else:
-        folder = str(settings.broker_dir.resolve())
-        broker = f"{fs_transport.ALIAS}://"
-        options = {
-            "data_folder_in": folder,
-            "data_folder_out": folder,
-            "control_folder": f"{folder}/control",
-            "polling_interval": 0.05,
-        }
-    app = Celery(name, broker=broker)
+    broker = backend.broker()
+    app = Celery(name, broker=broker.url)
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -47,6 +37,6 @@ def create_celery(settings: Settings, name: str = "zhiku") -> Celery:
             INGEST_TASK: {"queue": ingest_queue(settings)},
             GENERATE_TASK: {"queue": llm_queue(settings)},
         },
-        broker_transport_options=options,
+        broker_transport_options=dict(broker.transport_options),
     )
     return app

@@ -11,11 +11,11 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from services.common import api_keys
+from services.common.backend import Backend, create_backend
 from services.common.db import make_engine, make_sessionmaker, upgrade_database
 from services.common.logging import configure_logging, request_id
 from services.common.retriever_client import RetrieverClient
 from services.common.settings import Settings
-from services.common.streams import create_token_stream
 from services.common.tasks import create_celery
 from services.gateway.auth import authenticate
 from services.gateway.errors import install_error_handlers
@@ -37,18 +37,20 @@ from services.gateway.state import GatewayState
 logger = logging.getLogger(__name__)
 
 
-def build_state(settings: Settings) -> GatewayState:
+def build_state(settings: Settings, backend: Backend | None = None) -> GatewayState:
     settings.ensure_dirs()
     upgrade_database(settings.sqlalchemy_url)
     engine = make_engine(settings.sqlalchemy_url)
+    backend = backend or create_backend(settings)
     return GatewayState(
         settings=settings,
         engine=engine,
         sessions=make_sessionmaker(engine),
-        celery=create_celery(settings, "zhiku-gateway"),
-        streams=create_token_stream(settings),
+        backend=backend,
+        celery=create_celery(backend, "zhiku-gateway"),
+        streams=backend.token_stream,
         retriever=RetrieverClient(settings.retriever_url),
-        slots=create_generation_slots(settings),
+        slots=create_generation_slots(backend),
     )
 
 
@@ -69,13 +71,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the gateway; settings come from ZHIKU_* variables unless given."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
+    backend = create_backend(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.zhiku = build_state(settings)
+        app.state.zhiku = build_state(settings, backend)
         _check_exposure(app.state.zhiku)
-        mode = "Redis " + str(settings.redis_url) if settings.redis_url else "embedded queue"
-        logger.info("gateway ready: database %s, %s", settings.sqlalchemy_url.split("@")[-1], mode)
+        database = settings.sqlalchemy_url.split("@")[-1]
+        logger.info("gateway ready: database %s, %s", database, backend.description)
         yield
         app.state.zhiku.slots.close()
         app.state.zhiku.retriever.close()
@@ -83,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="zhiku", version="0.1.0", lifespan=lifespan)
     app.middleware("http")(_request_id)
-    _add_limits(app, settings)
+    _add_limits(app, settings, backend)
     install_error_handlers(app)
     app.include_router(health.router)
     # Every route but the health checks needs a key (or, with no keys, a local caller).
@@ -93,11 +96,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _add_limits(app: FastAPI, settings: Settings) -> None:
+def _add_limits(app: FastAPI, settings: Settings, backend: Backend) -> None:
     """Body size, then rate, then CORS outermost (so refusals still carry CORS headers)."""
     app.add_middleware(BodyLimitMiddleware, settings.max_request_mb, settings.max_upload_mb)
     if settings.rate_limit_per_minute:
-        app.add_middleware(RateLimitMiddleware, settings)
+        per_minute = settings.rate_limit_per_minute
+        app.add_middleware(RateLimitMiddleware, backend.limiter(per_minute), per_minute)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -12,15 +12,10 @@ import hashlib
 import json
 import logging
 import math
-import time
-from dataclasses import dataclass
-from typing import Protocol
 
-import redis
-import redis.asyncio as aioredis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.settings import Settings
+from services.common.rate_limits import Limiter
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +24,6 @@ JSON_BODY_LIMIT = 1 * 2**20
 # Multipart framing around the files; the files themselves are limited by max_request_mb.
 MULTIPART_SLACK = 1 * 2**20
 LIMITED_PREFIXES = ("/api/", "/v1/")
-_MAX_LOCAL_BUCKETS = 10_000
 
 
 async def send_error(
@@ -99,69 +93,6 @@ class BodyLimitMiddleware:
             await send_error(send, 413, message, "payload_too_large")
 
 
-class Limiter(Protocol):
-    async def hit(self, ident: str) -> float:
-        """Count one request; 0 when allowed, else the seconds to wait."""
-
-
-@dataclass
-class _Bucket:
-    tokens: float
-    at: float
-
-
-class LocalLimiter:
-    """A token bucket per caller in this process: bursts up to a minute's allowance."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self.buckets: dict[str, _Bucket] = {}
-
-    async def hit(self, ident: str) -> float:
-        now = time.monotonic()
-        if len(self.buckets) > _MAX_LOCAL_BUCKETS:
-            self.buckets.clear()  # forgetting idle callers only ever lets requests through
-        bucket = self.buckets.setdefault(ident, _Bucket(self.capacity, now))
-        bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.at) * self.rate)
-        bucket.at = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return 0.0
-        return (1.0 - bucket.tokens) / self.rate
-
-
-class RedisLimiter:
-    """A per-minute window counted in Redis, shared by every gateway of a deployment."""
-
-    def __init__(self, url: str, prefix: str, per_minute: int) -> None:
-        self.client = aioredis.Redis.from_url(url, socket_timeout=1)
-        self.prefix = f"{prefix}:ratelimit"
-        self.per_minute = per_minute
-
-    async def hit(self, ident: str) -> float:
-        now = time.time()
-        window = int(now // 60)
-        key = f"{self.prefix}:{ident}:{window}"
-        try:
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, 120)
-                count, _ = await pipe.execute()
-        except redis.RedisError as exc:
-            # A Redis outage already fails what needs Redis; limits should not fail the rest.
-            logger.warning("rate limit not checked, Redis unavailable: %s", exc)
-            return 0.0
-        return 0.0 if int(count) <= self.per_minute else (window + 1) * 60 - now
-
-
-def make_limiter(settings: Settings) -> Limiter:
-    if settings.redis_url:
-        per_minute = settings.rate_limit_per_minute
-        return RedisLimiter(settings.redis_url, settings.queue_prefix, per_minute)
-    return LocalLimiter(settings.rate_limit_per_minute)
-
-
 def caller_identity(scope: Scope) -> str:
     """The API key (hashed: the raw key never sits in a dict or in Redis), else the client IP."""
     auth = _header(scope, b"authorization")
@@ -174,10 +105,10 @@ def caller_identity(scope: Scope) -> str:
 class RateLimitMiddleware:
     """429 ``overloaded`` with Retry-After once a caller passes rate_limit_per_minute."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, limiter: Limiter, per_minute: int) -> None:
         self.app = app
-        self.limiter = make_limiter(settings)
-        self.per_minute = settings.rate_limit_per_minute
+        self.limiter = limiter
+        self.per_minute = per_minute
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and str(scope.get("path", "")).startswith(LIMITED_PREFIXES):

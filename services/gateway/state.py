@@ -8,6 +8,7 @@ from celery import Celery
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.common.backend import Backend
 from services.common.retriever_client import RetrieverClient
 from services.common.settings import Settings
 from services.common.streams import TokenStream
@@ -19,6 +20,7 @@ class GatewayState:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    backend: Backend
     celery: Celery
     streams: TokenStream
     retriever: RetrieverClient

@@ -29,7 +29,7 @@ WORKER_LOST = "the llm worker stopped while answering; retry the question"
 def live_llm_workers(state: GatewayState) -> set[str]:
     """Ids of the llm workers that beat in the last heartbeat.TTL_S seconds."""
     try:
-        beats = heartbeat.alive(state.settings, "llm")
+        beats = state.backend.heartbeats.alive("llm")
     except (redis.RedisError, OSError) as exc:
         raise NotReadyError(f"Redis is unavailable, no llm worker can be reached: {exc}") from exc
     return {str(beat.get("worker")) for beat in beats}
@@ -48,15 +48,14 @@ def watched_generation(state: GatewayState, request: GenerationRequest) -> Itera
     workers = live_llm_workers(state)
     if not workers:
         raise NotReadyError(NO_WORKER)
-    seen, quiet_since, missing_since = 0, time.monotonic(), None
+    last_id: str | None = None
+    quiet_since, missing_since = time.monotonic(), None
     events = run_on_worker(state, request, CHECK_EVERY_S)
     while True:
         try:
-            # A stream read again starts from its first event: skip what was already relayed.
-            for number, event in enumerate(_redis_errors_as_not_ready(events)):
-                if number >= seen:
-                    seen, quiet_since = seen + 1, time.monotonic()
-                    yield event
+            for event in _redis_errors_as_not_ready(events):
+                last_id, quiet_since = event.id, time.monotonic()
+                yield event
             return
         except GenerationTimeoutError:
             silent_s = time.monotonic() - quiet_since
@@ -72,7 +71,8 @@ def watched_generation(state: GatewayState, request: GenerationRequest) -> Itera
             elif time.monotonic() - missing_since >= MISSING_GRACE_S:
                 logger.warning("stream %s: its llm worker(s) stopped", request.stream_id)
                 raise NotReadyError(WORKER_LOST if live else NO_WORKER) from None
-        events = state.streams.read(request.stream_id, CHECK_EVERY_S)
+        # Read on from the last event relayed, not from the first.
+        events = state.streams.read(request.stream_id, CHECK_EVERY_S, after=last_id)
 
 
 def _redis_errors_as_not_ready(events: Iterator[StreamEvent]) -> Iterator[StreamEvent]:

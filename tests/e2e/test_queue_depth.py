@@ -17,7 +17,7 @@ import redis
 
 from services.common.schemas import ChatResponse, ErrorPublic, HealthPublic, UploadAccepted
 from services.common.settings import Settings
-from services.gateway.generation_slots import SLOT_TTL_S, RedisSlotBackend, slots_key
+from services.common.slots import SLOT_TTL_S, RedisSlotBackend, slots_key
 from tests.e2e.conftest import RunningSuite, _start_suite, _stop_suite, wait_jobs
 
 pytestmark = pytest.mark.e2e

@@ -9,15 +9,11 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from services.common.backend import create_backend
 from services.common.errors import OverloadedError
 from services.common.settings import Settings
-from services.gateway.generation_slots import (
-    SLOT_TTL_S,
-    GenerationSlots,
-    RedisSlotBackend,
-    create_generation_slots,
-    slots_key,
-)
+from services.common.slots import SLOT_TTL_S, RedisSlotBackend, slots_key
+from services.gateway.generation_slots import GenerationSlots, create_generation_slots
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +28,9 @@ def settings(redis_url: str) -> Iterator[Settings]:
 @pytest.fixture
 def gateways(settings: Settings) -> Iterator[tuple[GenerationSlots, GenerationSlots]]:
     """Two gateways of one deployment."""
-    first, second = create_generation_slots(settings), create_generation_slots(settings)
+    # Each gateway process has its own backend (and Redis pool).
+    first = create_generation_slots(create_backend(settings))
+    second = create_generation_slots(create_backend(settings))
     yield first, second
     first.close()
     second.close()

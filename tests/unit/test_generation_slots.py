@@ -6,13 +6,14 @@ import gc
 
 import pytest
 
+from services.common.backend import create_backend
 from services.common.errors import OverloadedError
 from services.common.settings import Settings
 from services.gateway.generation_slots import create_generation_slots
 
 
 def test_slots_up_to_the_limit_then_overloaded_until_one_is_released() -> None:
-    slots = create_generation_slots(Settings(redis_url=None))
+    slots = create_generation_slots(create_backend(Settings(redis_url=None)))
     first, second = slots.acquire(2, 1), slots.acquire(2, 1)
     with pytest.raises(OverloadedError, match="2 chats") as refused:
         slots.acquire(2, 1)
@@ -25,7 +26,7 @@ def test_slots_up_to_the_limit_then_overloaded_until_one_is_released() -> None:
 
 
 def test_a_dropped_slot_is_released() -> None:
-    slots = create_generation_slots(Settings(redis_url=None))
+    slots = create_generation_slots(create_backend(Settings(redis_url=None)))
     slot = slots.acquire(1, 1)
     del slot
     gc.collect()

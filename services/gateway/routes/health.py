@@ -7,7 +7,6 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from services.common import heartbeat
 from services.common.schemas import HealthPublic
 from services.gateway.deps import StateDep
 from services.gateway.state import GatewayState
@@ -29,19 +28,9 @@ def _check_database(state: GatewayState) -> str:
     return "ok"
 
 
-def _check_broker(state: GatewayState) -> str:
-    if not state.settings.redis_url:
-        return "ok" if state.settings.broker_dir.is_dir() else "unavailable: queue folder missing"
-    try:
-        redis.Redis.from_url(state.settings.redis_url, socket_timeout=1).ping()
-    except redis.RedisError as exc:
-        return f"unavailable: {exc}"
-    return "ok"
-
-
 def _check_llm(state: GatewayState) -> str:
     try:
-        workers = heartbeat.alive(state.settings, "llm")
+        workers = state.backend.heartbeats.alive("llm")
     except (redis.RedisError, OSError) as exc:
         return f"unavailable: {exc}"
     if not workers:
@@ -54,7 +43,7 @@ def _check_llm(state: GatewayState) -> str:
 def readyz(state: StateDep) -> JSONResponse:
     checks = {
         "database": _check_database(state),
-        "broker": _check_broker(state),
+        "broker": state.backend.probe(),
         "retriever": "ok" if state.retriever.ready() else "unavailable: not answering /readyz",
         "llm": _check_llm(state),
     }
