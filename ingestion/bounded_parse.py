@@ -1,51 +1,79 @@
-"""The child process that extracts a PDF's text (ingestion.loaders runs it, bounded).
+"""Parse one uploaded document in a child process bounded in time and memory.
 
-A hostile or broken PDF can make a parser loop or allocate without end; in a child it only
-costs that child. It imports nothing of zhiku, so it runs as a plain script:
-``python pdf_extract.py FILE MAX_PAGES MAX_MEMORY_MB`` prints ``{"pages": [...]}`` or
-``{"error": "..."}``.
+A hostile or broken file can make a parser loop, backtrack or allocate without end (a crafted
+PDF, a megabyte of spaces, 100k nested tags); in a child it only costs that child, never the
+worker that runs everyone's jobs. Every format goes through here:
+``python -m ingestion.bounded_parse KIND FILE LIMITS_JSON`` prints ``{"text": "..."}`` or
+``{"error": "...", "error_type": "..."}``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import subprocess
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from services.common.errors import ERROR_TYPES, DocumentParseError, ZhikuError
+
+if TYPE_CHECKING:
+    from services.common.settings import ParsingSettings
+
+logger = logging.getLogger(__name__)
 
 OK, FAILED, OUT_OF_MEMORY = 0, 2, 3
+_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _extract(path: str, max_pages: int) -> dict[str, object]:
-    from pypdf import PdfReader  # only the child pays for the import
-
+def parse_bounded(path: Path, kind: str, limits: ParsingSettings) -> str:
+    """The normalised text of ``path`` as read by a child within ``limits``; raises its error."""
+    # The child imports the very code this process runs, wherever the worker was started.
+    paths = [str(_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    command = [sys.executable, "-m", __name__, kind, str(path), limits.model_dump_json()]
     try:
-        reader = PdfReader(path)
-        count = len(reader.pages)
-        if count > max_pages:
-            return {
-                "error": f"the PDF has {count} pages, over the limit of {max_pages} "
-                "(ZHIKU_PARSING__PDF_MAX_PAGES)"
-            }
-        return {"pages": [page.extract_text() or "" for page in reader.pages]}
-    except MemoryError:
-        raise
-    # pypdf raises many unrelated types (PdfReadError, ValueError, KeyError…) on damaged files.
-    except Exception as exc:
-        return {"error": f"could not read PDF: {str(exc).strip() or type(exc).__name__}"}
+        proc = subprocess.run(
+            command, capture_output=True, timeout=limits.timeout_s, check=False, env=env
+        )
+    except subprocess.TimeoutExpired as exc:  # run() has killed the child
+        raise DocumentParseError(
+            f"parsing the {kind} file took longer than {limits.timeout_s:g} s "
+            "(ZHIKU_PARSING__TIMEOUT_S); refused"
+        ) from exc
+    if proc.returncode in (OK, FAILED) and proc.stdout:
+        result = json.loads(proc.stdout)
+        if "error" in result:
+            raise ERROR_TYPES.get(result["error_type"], DocumentParseError)(str(result["error"]))
+        return str(result["text"])
+    logger.warning("parser child exited %d: %s", proc.returncode, proc.stderr[-500:])
+    raise DocumentParseError(
+        f"parsing the {kind} file needed more than {limits.max_memory_mb} MB "
+        "(ZHIKU_PARSING__MAX_MEMORY_MB) or crashed the parser; refused"
+    )
 
 
 def main() -> int:
-    """The child: cap its own address space, extract, print JSON."""
+    """The child: cap its own address space, then extract and print JSON."""
     import resource
 
-    path, max_pages, max_memory_mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    cap = max_memory_mb * 2**20
+    kind, path, limits_json = sys.argv[1:4]
+    limits = json.loads(limits_json)  # ParsingSettings, already validated by the parent
+    cap = int(limits["max_memory_mb"]) * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     try:
-        result = _extract(path, max_pages)
+        from ingestion.loaders import extract_text  # the parsers load under the cap
+
+        result = {"text": extract_text(Path(path), kind, limits)}
     except MemoryError:
         return OUT_OF_MEMORY
-    sys.stdout.write(json.dumps(result, ensure_ascii=False))
-    return OK if "pages" in result else FAILED
+    except ZhikuError as exc:
+        result = {"error": exc.message, "error_type": exc.error_type}
+    # Bytes, not sys.stdout: its encoding follows the locale, which may not hold Chinese.
+    sys.stdout.buffer.write(json.dumps(result, ensure_ascii=False).encode())
+    return OK if "text" in result else FAILED
 
 
 if __name__ == "__main__":
