@@ -191,7 +191,9 @@ class Settings(BaseSettings):
         "(a 50 MB upload takes ~8 min at bench/results/langchain_baseline.md's 0.11 MB/s).",
     )
     ingest_time_limit_s: float = Field(
-        3900.0, gt=0, description="Celery kills a prefork child still on one job after this."
+        3900.0,
+        gt=0,
+        description="Celery's hard limit on the ingestion task; only a prefork pool enforces it.",
     )
 
     @field_validator("cors_origins", "keyless_networks", mode="before")
