@@ -3,8 +3,8 @@
 Celery raises at ``soft_time_limit`` only in prefork children, and zhiku's workers run
 ``--pool solo``, where Celery enforces no limit at all. An alarm signal works in both: the task
 runs in the main thread, where a signal handler can raise between two bytecodes, so the job
-fails with its reason and the worker moves on. One long call into C (a regex match) holds the
-signal back until it returns; that is why parsing runs in a child that is killed at its limit.
+fails with its reason and the worker moves on. A long call into C (a backtracking regex) sees
+the signal late, if at all; that is why parsing runs in a child that is killed at its limit.
 """
 
 from __future__ import annotations
