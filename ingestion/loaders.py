@@ -1,33 +1,40 @@
-"""Recognise uploaded documents and extract their plain text (txt, md, html, pdf, docx)."""
+"""Extract the plain text of uploaded documents (txt, md, html, pdf, docx).
+
+``load_text`` is what the worker calls: it runs ``extract_text`` in a bounded child process
+(ingestion.bounded_parse). The parsers import lazily, so a child loads only the one it needs.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import subprocess
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bs4 import BeautifulSoup
 from charset_normalizer import from_bytes
-from langchain_community.document_loaders import Docx2txtLoader
 
-from ingestion import pdf_extract
+from ingestion.bounded_parse import parse_bounded
 from services.common.errors import DocumentParseError, EmptyInputError, UnsupportedFileTypeError
 from services.common.filetypes import SUPPORTED_LIST, SUPPORTED_TYPES, UNICODE_BOMS, check_docx
-from services.common.settings import ParsingSettings
+
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup
+
+    from services.common.settings import ParsingSettings
 
 logger = logging.getLogger(__name__)
 
-# Page furniture and code, not content.
-_HTML_NOISE = ["script", "style", "noscript", "template", "nav", "footer", "aside", "iframe", "svg"]
-_HTML_BLOCKS = [
+# Page furniture and code, not content; the title in <head> is taken on its own.
+_HTML_SKIPPED = frozenset(
+    {"head", "script", "style", "noscript", "template", "nav", "footer", "aside", "iframe", "svg"}
+)
+_HTML_BLOCKS = frozenset({
     "p", "div", "br", "li", "tr", "section", "article", "main", "header", "pre",
     "blockquote", "table", "ul", "ol", "dl", "dt", "dd", "figcaption", "hr",
-]  # fmt: skip
-_HTML_HEADINGS = ["h1", "h2", "h3", "h4", "h5", "h6"]
+})  # fmt: skip
+_HTML_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _GB_ENCODINGS = frozenset({"gb18030", "gbk", "gb2312"})
+_TRAILING_BLANKS = " \t\u3000\xa0"
 
 
 def decode_text(data: bytes) -> str:
@@ -66,22 +73,35 @@ def normalize_text(text: str) -> str:
     """Unify line endings, trim trailing spaces and collapse runs of blank lines."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
     text = text.replace("\x00", "")
-    text = re.sub(r"[ \t\u3000\xa0]+\n", "\n", text)
+    # Per line, not r"[ \t]+\n": that regex scans a run of spaces again from each of its
+    # positions when no newline ends it, so 1 MB of spaces took hours.
+    text = "\n".join(line.rstrip(_TRAILING_BLANKS) for line in text.split("\n"))
     text = re.sub(r"\n{3,}", "\n\n", text)
     return text.strip()
 
 
 def load_text(path: Path, kind: str, limits: ParsingSettings | None = None) -> str:
     """Return the plain text of the document at ``path``, parsed as ``kind`` within limits."""
-    limits = limits or ParsingSettings()
-    if kind not in SUPPORTED_TYPES:
-        raise UnsupportedFileTypeError(
-            f"unsupported file type '{kind}'; supported types: {SUPPORTED_LIST}"
-        )
+    if limits is None:
+        from services.common.settings import ParsingSettings  # the child never pays for it
+
+        limits = ParsingSettings()
+    _check_kind(kind)
+    text = parse_bounded(path, kind, limits)
+    logger.info("extracted %d characters from %s (%s)", len(text), path.name, kind)
+    return text
+
+
+def extract_text(path: Path, kind: str, limits: dict[str, float]) -> str:
+    """Parse in this process, unbounded: only the child of ``load_text`` should call this.
+
+    ``limits`` is ParsingSettings as a dict: the child starts faster without pydantic.
+    """
+    _check_kind(kind)
     if kind == "pdf":
-        raw = _load_pdf(path, limits)
+        raw = _load_pdf(path, int(limits["pdf_max_pages"]))
     elif kind == "docx":
-        check_docx(path, path.name, limits.max_unpacked_mb, limits.max_compression_ratio)
+        check_docx(path, path.name, limits["max_unpacked_mb"], limits["max_compression_ratio"])
         raw = _load_docx(path)
     else:
         data = _read_bytes(path)
@@ -94,8 +114,14 @@ def load_text(path: Path, kind: str, limits: ParsingSettings | None = None) -> s
             f"no text could be extracted from '{path.name}' "
             f"(is the {kind} file empty or a scanned image?)"
         )
-    logger.info("extracted %d characters from %s (%s)", len(text), path.name, kind)
     return text
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in SUPPORTED_TYPES:
+        raise UnsupportedFileTypeError(
+            f"unsupported file type '{kind}'; supported types: {SUPPORTED_LIST}"
+        )
 
 
 def _reason(exc: BaseException) -> str:
@@ -109,64 +135,86 @@ def _read_bytes(path: Path) -> bytes:
         raise DocumentParseError(f"could not read file: {_reason(exc)}") from exc
 
 
-def _load_pdf(path: Path, limits: ParsingSettings) -> str:
-    """Pages extracted by a child process with a time limit, a memory cap and a page limit."""
-    args = [str(path), str(limits.pdf_max_pages), str(limits.pdf_max_memory_mb)]
+def _load_pdf(path: Path, max_pages: int) -> str:
+    from pypdf import PdfReader
+
     try:
-        proc = subprocess.run(
-            [sys.executable, pdf_extract.__file__, *args],
-            capture_output=True,
-            timeout=limits.pdf_timeout_s,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise DocumentParseError(
-            f"reading the PDF took longer than {limits.pdf_timeout_s:g} s "
-            "(ZHIKU_PARSING__PDF_TIMEOUT_S); refused"
-        ) from exc
-    if proc.returncode in (pdf_extract.OK, pdf_extract.FAILED) and proc.stdout:
-        result = json.loads(proc.stdout)
-        if "error" in result:
-            raise DocumentParseError(str(result["error"]))
-        return "\n\n".join(result["pages"])
-    logger.warning("PDF child exited %d: %s", proc.returncode, proc.stderr[-500:])
-    raise DocumentParseError(
-        f"reading the PDF needed more than {limits.pdf_max_memory_mb} MB "
-        "(ZHIKU_PARSING__PDF_MAX_MEMORY_MB) or crashed the parser; refused"
-    )
+        reader = PdfReader(path)
+        count = len(reader.pages)
+        if count > max_pages:
+            raise DocumentParseError(
+                f"the PDF has {count} pages, over the limit of {max_pages} "
+                "(ZHIKU_PARSING__PDF_MAX_PAGES)"
+            )
+        return "\n\n".join(page.extract_text() or "" for page in reader.pages)
+    except (DocumentParseError, MemoryError):
+        raise
+    # pypdf raises many unrelated types (PdfReadError, ValueError, KeyError…) on damaged files.
+    except Exception as exc:
+        raise DocumentParseError(f"could not read PDF: {_reason(exc)}") from exc
 
 
 def _load_docx(path: Path) -> str:
+    import docx2txt
+
     try:
-        docs = Docx2txtLoader(path).load()
+        return str(docx2txt.process(path))
+    except MemoryError:
+        raise
     # A broken zip gives BadZipFile, a zip without word/document.xml gives KeyError, and so on.
     except Exception as exc:
         raise DocumentParseError(f"could not read DOCX: {_reason(exc)}") from exc
-    return "\n\n".join(doc.page_content for doc in docs)
 
 
 def _html_to_text(data: bytes) -> str:
     """Visible article text of an HTML page: noise removed, blocks on their own lines."""
+    from bs4 import BeautifulSoup
+
     try:
         soup = BeautifulSoup(data, "html.parser")
+    except MemoryError:
+        raise
     except Exception as exc:
         raise DocumentParseError(f"could not read HTML: {_reason(exc)}") from exc
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    if soup.head is not None:
-        soup.head.decompose()
-    for tag in soup.find_all(_HTML_NOISE):
-        tag.decompose()
-    for tag in soup.find_all(_HTML_HEADINGS):
-        # Markdown-style markers let the chunker keep a heading with its section.
-        tag.insert(0, "#" * int(tag.name[1]) + " ")
-        tag.insert_before("\n\n")
-        tag.insert_after("\n\n")
-    for tag in soup.find_all(_HTML_BLOCKS):
-        tag.insert_before("\n")
-        tag.insert_after("\n")
-    lines = (re.sub(r"\s+", " ", line).strip() for line in soup.get_text().split("\n"))
+    lines = (" ".join(line.split()) for line in _visible_text(soup).split("\n"))
     body = "\n".join(lines)
     # Blank lines around headings survive; runs of them are collapsed by normalize_text.
     if title and title not in body:
         body = f"{title}\n\n{body}"
     return body
+
+
+def _visible_text(soup: BeautifulSoup) -> str:
+    """The page's strings in order, with line breaks around blocks and headings.
+
+    One walk with its own stack and no changes to the tree: 100k nested tags cost no
+    recursion, and 100k sibling tags no search for each one's place among its siblings.
+    """
+    from bs4 import CData, NavigableString, PageElement, Tag
+
+    parts: list[str] = []
+    # An element still to visit, or a plain str: the text that closes a tag already visited.
+    stack: list[PageElement | str] = [soup]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Tag):
+            if node.name in _HTML_SKIPPED:
+                continue
+            opening, closing = _html_breaks(node.name)
+            parts.append(opening)
+            stack.append(closing)
+            stack.extend(reversed(node.contents))
+        elif type(node) in (NavigableString, CData) or not isinstance(node, PageElement):
+            parts.append(str(node))  # comments, doctypes and the like are not shown text
+    return "".join(parts)
+
+
+def _html_breaks(name: str) -> tuple[str, str]:
+    """What a tag opens and closes with in the text: a heading gets Markdown-style markers,
+    which let the chunker keep a heading with its section."""
+    if name in _HTML_HEADINGS:
+        return "\n\n" + "#" * int(name[1]) + " ", "\n\n"
+    if name in _HTML_BLOCKS:
+        return "\n", "\n"
+    return "", ""

@@ -9,6 +9,7 @@ from celery.signals import worker_ready
 from ingestion.context import build_context
 from ingestion.pipeline import IngestionContext, ingest_job
 from ingestion.reconcile import reconcile, wait_for_retriever
+from ingestion.time_limits import job_time_limit
 from services.common.backend import create_backend
 from services.common.heartbeat import start_beating
 from services.common.jobs import enqueue_ingest
@@ -61,11 +62,14 @@ def _load_at_start(**_kwargs: object) -> None:
     )
 
 
-@app.task(name=INGEST_TASK)
+# The soft limit is job_time_limit's, not Celery's soft_time_limit: Celery enforces limits only
+# in prefork children (zhiku runs --pool solo), and two soft limits would race in prefork.
+@app.task(name=INGEST_TASK, time_limit=settings.ingest_time_limit_s)
 def ingest_document(job_id: str) -> None:
     """Thin task: the pipeline does the work and records the outcome on the job."""
     token = request_id.set(f"job:{job_id[:8]}")
     try:
-        ingest_job(get_context(), job_id)
+        with job_time_limit(settings.ingest_soft_time_limit_s):
+            ingest_job(get_context(), job_id)
     finally:
         request_id.reset(token)

@@ -97,6 +97,13 @@ class GenerationTimeoutError(ZhikuError):
     error_type = "generation_timeout"
 
 
+class IngestionTimeoutError(ZhikuError):
+    """An ingestion job that ran past its time limit (ZHIKU_INGEST_SOFT_TIME_LIMIT_S)."""
+
+    status_code = 504
+    error_type = "ingestion_timeout"
+
+
 ERROR_TYPES: dict[str, type[ZhikuError]] = {
     cls.error_type: cls
     for cls in (
@@ -115,6 +122,7 @@ ERROR_TYPES: dict[str, type[ZhikuError]] = {
         NotReadyError,
         UpstreamError,
         GenerationTimeoutError,
+        IngestionTimeoutError,
     )
 }
 

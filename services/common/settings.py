@@ -116,9 +116,13 @@ class RetrievalSettings(BaseModel):
 class ParsingSettings(BaseModel):
     """Bounds on parsing one uploaded document, so a hostile file cannot exhaust a worker."""
 
-    pdf_timeout_s: float = Field(120.0, gt=0, description="A PDF taking longer is refused.")
+    timeout_s: float = Field(
+        120.0, gt=0, description="A document (any format) taking longer to parse is refused."
+    )
+    max_memory_mb: int = Field(
+        2048, ge=16, description="Memory of the child process that parses one document."
+    )
     pdf_max_pages: int = Field(2000, ge=1, description="A PDF with more pages is refused.")
-    pdf_max_memory_mb: int = Field(2048, ge=16, description="Memory of the PDF parser process.")
     max_unpacked_mb: float = Field(200.0, gt=0, description="A .docx unpacking to more: refused.")
     max_compression_ratio: float = Field(
         200.0, gt=1, description="A .docx compressed more than this (a zip bomb) is refused."
@@ -180,11 +184,36 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(600, ge=0, description="Per API key (or IP); 0: off.")
     max_request_mb: float = Field(100.0, gt=0, description="Largest upload request body.")
     parsing: ParsingSettings = ParsingSettings()
+    ingest_soft_time_limit_s: float = Field(
+        3600.0,
+        gt=0,
+        description="An ingestion job running longer is stopped and failed with this reason "
+        "(a 50 MB upload takes ~8 min at bench/results/langchain_baseline.md's 0.11 MB/s).",
+    )
+    ingest_time_limit_s: float = Field(
+        3900.0,
+        gt=0,
+        description="Celery's hard limit on the ingestion task; only a prefork pool enforces it.",
+    )
 
     @field_validator("cors_origins", "keyless_networks", mode="before")
     @classmethod
     def _split_lists(cls, value: object) -> object:
         return _comma_list(value)
+
+    @model_validator(mode="after")
+    def _time_limits_nest(self) -> Settings:
+        parse, soft, hard = (
+            self.parsing.timeout_s,
+            self.ingest_soft_time_limit_s,
+            self.ingest_time_limit_s,
+        )
+        if not parse < soft < hard:
+            raise ValueError(
+                f"need parsing timeout ({parse:g} s) < ingestion soft time limit ({soft:g} s) "
+                f"< ingestion time limit ({hard:g} s)"
+            )
+        return self
 
     @property
     def sqlalchemy_url(self) -> str:

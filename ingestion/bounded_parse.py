@@ -1,0 +1,80 @@
+"""Parse one uploaded document in a child process bounded in time and memory.
+
+A hostile or broken file can make a parser loop, backtrack or allocate without end (a crafted
+PDF, a megabyte of spaces, 100k nested tags); in a child it only costs that child, never the
+worker that runs everyone's jobs. Every format goes through here:
+``python -m ingestion.bounded_parse KIND FILE LIMITS_JSON`` prints ``{"text": "..."}`` or
+``{"error": "...", "error_type": "..."}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from services.common.errors import ERROR_TYPES, DocumentParseError, ZhikuError
+
+if TYPE_CHECKING:
+    from services.common.settings import ParsingSettings
+
+logger = logging.getLogger(__name__)
+
+OK, FAILED, OUT_OF_MEMORY = 0, 2, 3
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_bounded(path: Path, kind: str, limits: ParsingSettings) -> str:
+    """The normalised text of ``path`` as read by a child within ``limits``; raises its error."""
+    # The child imports the very code this process runs, wherever the worker was started.
+    paths = [str(_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    command = [sys.executable, "-m", __name__, kind, str(path), limits.model_dump_json()]
+    try:
+        proc = subprocess.run(
+            command, capture_output=True, timeout=limits.timeout_s, check=False, env=env
+        )
+    except subprocess.TimeoutExpired as exc:  # run() has killed the child
+        raise DocumentParseError(
+            f"parsing the {kind} file took longer than {limits.timeout_s:g} s "
+            "(ZHIKU_PARSING__TIMEOUT_S); refused"
+        ) from exc
+    if proc.returncode in (OK, FAILED) and proc.stdout:
+        result = json.loads(proc.stdout)
+        if "error" in result:
+            raise ERROR_TYPES.get(result["error_type"], DocumentParseError)(str(result["error"]))
+        return str(result["text"])
+    logger.warning("parser child exited %d: %s", proc.returncode, proc.stderr[-500:])
+    raise DocumentParseError(
+        f"parsing the {kind} file needed more than {limits.max_memory_mb} MB "
+        "(ZHIKU_PARSING__MAX_MEMORY_MB) or crashed the parser; refused"
+    )
+
+
+def main() -> int:
+    """The child: cap its own address space, then extract and print JSON."""
+    import resource
+
+    kind, path, limits_json = sys.argv[1:4]
+    limits = json.loads(limits_json)  # ParsingSettings, already validated by the parent
+    cap = int(limits["max_memory_mb"]) * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    try:
+        from ingestion.loaders import extract_text  # the parsers load under the cap
+
+        result = {"text": extract_text(Path(path), kind, limits)}
+    except MemoryError:
+        return OUT_OF_MEMORY
+    except ZhikuError as exc:
+        result = {"error": exc.message, "error_type": exc.error_type}
+    # Bytes, not sys.stdout: its encoding follows the locale, which may not hold Chinese.
+    sys.stdout.buffer.write(json.dumps(result, ensure_ascii=False).encode())
+    return OK if "text" in result else FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
