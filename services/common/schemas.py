@@ -149,7 +149,7 @@ class SearchRequest(BaseModel):
     rerank: bool | None = Field(None, description="Unset: the configured default.")
 
 
-class ChunkHit(ChunkView, ScoredChunk):
+class ChunkHit(ScoredChunk, ChunkView):
     """A search hit: the stored chunk with the scores the retriever ranked it by."""
 
 
