@@ -23,16 +23,11 @@ from bench.retrieval_pool import FILES, RESULTS
 from bench.suite import REPO
 from retriever.fusion import reciprocal_rank_fusion
 from retriever.kb_index import KbIndex
-from retriever.rerank import (
-    Candidate,
-    ChunkTexts,
-    E5Reranker,
-    LexicalReranker,
-    Reranker,
-    ScoreFusionReranker,
-)
+from retriever.rerank import E5Reranker, LexicalReranker, Reranker, ScoreFusionReranker
+from retriever.store import ChunkTexts
 from services.cli.evaluation.datasets import Question, default_datasets_dir, load_squad, sample_set
 from services.cli.evaluation.metrics import ranking_scores
+from services.common.chunks import ScoredChunk
 from services.common.embedding import UseEmbedder
 
 DEPTH = 40
@@ -79,17 +74,31 @@ def main() -> None:
         for q, v in zip(questions, vectors, strict=True)
     ]
 
-    def fused(dense: list[tuple[int, float]], keyword: list[tuple[int, float]]) -> list[int]:
+    def fused_scores(
+        dense: list[tuple[int, float]], keyword: list[tuple[int, float]]
+    ) -> list[tuple[int, float]]:
         lists = [[c for c, _ in dense], [c for c, _ in keyword]]
-        return [c for c, _ in reciprocal_rank_fusion(lists)][:DEPTH]
+        return reciprocal_rank_fusion(lists)[:DEPTH]
+
+    def fused(dense: list[tuple[int, float]], keyword: list[tuple[int, float]]) -> list[int]:
+        return [c for c, _ in fused_scores(dense, keyword)]
 
     def reranked(reranker: Reranker) -> Ranker:
         def rank(q: Question, v: Any, dense: Any, keyword: Any) -> list[int]:
-            ids = fused(dense, keyword)
+            ranked = fused_scores(dense, keyword)
+            ids = [c for c, _ in ranked]
             cos, bm25 = dict(kb.vectors.similarity(v, ids)), dict(keyword)
-            stored = texts.get(ids) if reranker.needs_text else {}
-            cands = [Candidate(c, stored.get(c, ""), cos.get(c), bm25.get(c)) for c in ids]
-            return reranker.rerank(q.text, cands)
+            hits = [
+                ScoredChunk(
+                    chunk_id=c,
+                    document_id=kb.documents[c],
+                    score=score,
+                    dense_score=cos.get(c),
+                    keyword_score=bm25.get(c),
+                )
+                for c, score in ranked
+            ]
+            return reranker.rerank(q.text, hits, texts.get(ids) if reranker.needs_text else {})
 
         return rank
 

@@ -34,13 +34,14 @@ from bench.report import RESULTS, machine_line, percentiles, write_results
 from bench.suite import REPO, running_suite
 from retriever.fusion import reciprocal_rank_fusion
 from retriever.keyword_index import KeywordIndex, term_counts
-from retriever.rerank import Candidate, ScoreFusionReranker
+from retriever.rerank import ScoreFusionReranker
 from retriever.vector_index import AnnConfig
 from services.cli.evaluation.datasets import default_datasets_dir, load_squad
+from services.common.chunks import ChunkIn, ScoredChunk
 from services.common.client import GatewayClient
 from services.common.embedding import UseEmbedder
 from services.common.models import Chunk, Document
-from services.common.retriever_client import IndexItem, RetrieverClient
+from services.common.retriever_client import RetrieverClient
 from services.common.retriever_schemas import MAX_ITEMS_PER_REQUEST
 from services.common.schemas import KnowledgeBasePublic
 from services.common.settings import Settings
@@ -170,15 +171,11 @@ class RawEngines:
             return self.dense_ids(query, k)
         depth = max(k * 4, 20)
         if rerank:
-            fused = self._hybrid(question, query, depth)
-            candidates = [Candidate(c, "", cos, bm25) for c, cos, bm25 in fused]
-            order = ScoreFusionReranker().rerank(question, candidates)
+            order = ScoreFusionReranker().rerank(question, self._hybrid(question, query, depth), {})
             return order[:k]
-        return [c for c, _, _ in self._hybrid(question, query, k)]
+        return [hit.chunk_id for hit in self._hybrid(question, query, k)]
 
-    def _hybrid(
-        self, question: str, query: NDArray[np.float32], k: int
-    ) -> list[tuple[int, float | None, float | None]]:
+    def _hybrid(self, question: str, query: NDArray[np.float32], k: int) -> list[ScoredChunk]:
         depth = max(k * 4, 20)
         scores, ids = self.dense.search(query.reshape(1, -1), depth)
         dense = {int(i) + 1: float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
@@ -187,7 +184,16 @@ class RawEngines:
         for chunk_id, _ in fused:
             if chunk_id not in dense:
                 dense[chunk_id] = float(self.vectors[chunk_id - 1] @ query)
-        return [(c, dense.get(c), keyword.get(c)) for c, _ in fused]
+        return [
+            ScoredChunk(
+                chunk_id=c,
+                document_id=(c - 1) // CHUNKS_PER_DOCUMENT + 1,
+                score=score,
+                dense_score=dense.get(c),
+                keyword_score=keyword.get(c),
+            )
+            for c, score in fused
+        ]
 
 
 def fill_suite(
@@ -217,7 +223,12 @@ def fill_suite(
 def _push(settings: Settings, kb: KnowledgeBasePublic, corpus: Corpus, start: int) -> int:
     end = min(start + MAX_ITEMS_PER_REQUEST, len(corpus.texts))
     items = [
-        IndexItem(i + 1, i // CHUNKS_PER_DOCUMENT + 1, corpus.texts[i], corpus.vectors[i])
+        ChunkIn(
+            chunk_id=i + 1,
+            document_id=i // CHUNKS_PER_DOCUMENT + 1,
+            text=corpus.texts[i],
+            vector=corpus.vectors[i],
+        )
         for i in range(start, end)
     ]
     retriever = RetrieverClient(settings.retriever_url, timeout_s=600)

@@ -11,7 +11,8 @@ import threading
 import time
 from types import TracebackType
 
-from services.common.retriever_client import IndexItem, RetrieverClient
+from services.common.chunks import ChunkIn
+from services.common.retriever_client import RetrieverClient
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class BackgroundIndexer:
             raise ValueError(f"need 1 <= min_add ({min_add}) <= max_add ({max_add})")
         self._retriever, self._kb_id, self._model, self._dim = retriever, kb_id, model, dim
         self._min_add, self._max_add = min_add, max_add
-        self._pending: list[IndexItem] = []
+        self._pending: list[ChunkIn] = []
         self._closed = False
         self._error: Exception | None = None
         self._ready = threading.Condition()
@@ -63,7 +64,7 @@ class BackgroundIndexer:
         if exc_type is None and self._error is not None:
             raise self._error
 
-    def put(self, items: list[IndexItem]) -> None:
+    def put(self, items: list[ChunkIn]) -> None:
         """Queue chunks for indexing; raises at once if an earlier add failed."""
         with self._ready:
             if self._error is not None:
@@ -71,7 +72,7 @@ class BackgroundIndexer:
             self._pending.extend(items)
             self._ready.notify()
 
-    def _next_batch(self) -> list[IndexItem]:
+    def _next_batch(self) -> list[ChunkIn]:
         with self._ready:
             self._ready.wait_for(lambda: self._closed or len(self._pending) >= self._min_add)
             batch = self._pending[: self._max_add]

@@ -14,12 +14,13 @@ from ingestion.chunking import chunk_text
 from ingestion.indexer import MAX_ADD, BackgroundIndexer
 from ingestion.loaders import load_text
 from services.common import jobs
-from services.common.embedding import Embedder
-from services.common.errors import DocumentParseError, EmbeddingMismatchError, ZhikuError
+from services.common.chunks import ChunkIn
+from services.common.embedding import Embedder, EmbeddingSpace, require_same_embedding
+from services.common.errors import DocumentParseError, ZhikuError
 from services.common.filetypes import CONTENT_TYPES
 from services.common.jobs import JobStage
 from services.common.models import Chunk, Document, Job, KnowledgeBase
-from services.common.retriever_client import IndexItem, RetrieverClient
+from services.common.retriever_client import RetrieverClient
 from services.common.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def _embed_and_index(
             vectors = ctx.embedder.embed(part)
             indexer.put(
                 [
-                    IndexItem(cid, doc.id, text, vector)
+                    ChunkIn(chunk_id=cid, document_id=doc.id, text=text, vector=vector)
                     for cid, text, vector in zip(
                         ids[start : start + batch], part, vectors, strict=True
                     )
@@ -133,11 +134,10 @@ def _embed_and_index(
 def _run(
     ctx: IngestionContext, job_id: str, doc: Document, kb: KnowledgeBase, clock: StageClock
 ) -> int:
-    if ctx.embedder.name != kb.embedding_model or ctx.embedder.dim != kb.embedding_dim:
-        raise EmbeddingMismatchError(
-            f"knowledge base '{kb.name}' uses {kb.embedding_model} ({kb.embedding_dim}d) but this "
-            f"worker embeds with {ctx.embedder.name} ({ctx.embedder.dim}d)"
-        )
+    require_same_embedding(
+        EmbeddingSpace(f"knowledge base '{kb.name}'", kb.embedding_model, kb.embedding_dim),
+        EmbeddingSpace.of(ctx.embedder, "this worker"),
+    )
     _progress(ctx, job_id, JobStage.PARSING, 0.02)
     kind = KIND_BY_CONTENT_TYPE.get(doc.content_type, "txt")
     text = load_text(Path(doc.storage_path), kind, ctx.settings.parsing)

@@ -22,11 +22,13 @@ from ingestion.context import build_context
 from ingestion.pipeline import IngestionContext
 from services.common import heartbeat, jobs
 from services.common.backend import create_backend
+from services.common.chunks import ChunkIn
+from services.common.embedding import EmbeddingSpace, require_same_embedding
+from services.common.errors import EmbeddingMismatchError
 from services.common.heartbeat import Heartbeats
 from services.common.jobs import DocumentStatus, enqueue_ingest
 from services.common.logging import configure_logging
 from services.common.models import Chunk, Document, Job, KnowledgeBase
-from services.common.retriever_client import IndexItem
 from services.common.settings import Settings
 from services.common.tasks import create_celery
 
@@ -140,14 +142,13 @@ def _agree_one(ctx: IngestionContext, kb: KnowledgeBase, report: ReconcileReport
 
 def _reembed(ctx: IngestionContext, kb: KnowledgeBase, chunk_ids: list[int]) -> int:
     """Embed stored chunk texts again and index them; answers how many were indexed."""
-    if ctx.embedder.name != kb.embedding_model or ctx.embedder.dim != kb.embedding_dim:
-        logger.error(
-            "knowledge base %s misses %d vectors but uses %s, not this worker's %s: not rebuilt",
-            kb.name,
-            len(chunk_ids),
-            kb.embedding_model,
-            ctx.embedder.name,
+    try:
+        require_same_embedding(
+            EmbeddingSpace(f"knowledge base {kb.name}", kb.embedding_model, kb.embedding_dim),
+            EmbeddingSpace.of(ctx.embedder, "this worker"),
         )
+    except EmbeddingMismatchError as exc:
+        logger.error("%d vectors missing but not rebuilt: %s", len(chunk_ids), exc.message)
         return 0
     logger.warning("knowledge base %s: embedding %d chunks again", kb.name, len(chunk_ids))
     for start in range(0, len(chunk_ids), REEMBED_BATCH):
@@ -159,7 +160,7 @@ def _reembed(ctx: IngestionContext, kb: KnowledgeBase, chunk_ids: list[int]) -> 
             ).all()
         vectors = ctx.embedder.embed([text for _, _, text in rows])
         items = [
-            IndexItem(cid, doc_id, text, vector)
+            ChunkIn(chunk_id=cid, document_id=doc_id, text=text, vector=vector)
             for (cid, doc_id, text), vector in zip(rows, vectors, strict=True)
         ]
         ctx.retriever.add(kb.id, kb.embedding_model, kb.embedding_dim, items)

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from retriever.journal import Journal, Removed, Upserted
 from retriever.keyword_index import KeywordIndex
 from retriever.persist import atomic_write_json, read_json
 from retriever.vector_index import AnnConfig, FaissIndex
+from services.common.chunks import ChunkIn
 
 logger = logging.getLogger(__name__)
 
@@ -31,17 +31,6 @@ META_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1: a snapshot without journal
 # Below this a journal is cheap to replay whatever the snapshot's size.
 MIN_COMPACT_BYTES = 1 << 20
-
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    """A chunk as the indexes need it: ids, text for keywords, unit vector for dense search."""
-
-    chunk_id: int
-    document_id: int
-    text: str
-    vector: NDArray[np.float32]
-    terms: dict[str, int] | None = None  # term_counts(text), when the caller already has them
 
 
 def _journal_name() -> str:
@@ -109,18 +98,25 @@ class KbIndex:
     def count(self) -> int:
         return len(self.documents)
 
-    def upsert(self, records: list[ChunkRecord]) -> None:
-        """Add or replace chunks in both indexes (in memory; see :meth:`log_upsert`)."""
-        if not records:
+    def upsert(
+        self, chunks: Sequence[ChunkIn], terms: Sequence[dict[str, int]] | None = None
+    ) -> None:
+        """Add or replace chunks (unit vectors) in both indexes (in memory; see :meth:`log_upsert`).
+
+        ``terms``: each chunk's ``term_counts(text)``, when the caller already has them.
+        """
+        if not chunks:
             return
-        ids = np.array([r.chunk_id for r in records], dtype=np.int64)
-        self.vectors.upsert(ids, np.vstack([r.vector for r in records]))
-        for record in records:
-            if record.terms is None:
-                self.keywords.upsert(record.chunk_id, record.text)
+        if terms is not None and len(terms) != len(chunks):
+            raise ValueError(f"{len(terms)} term counts for {len(chunks)} chunks")
+        ids = np.array([c.chunk_id for c in chunks], dtype=np.int64)
+        self.vectors.upsert(ids, np.vstack([c.vector for c in chunks]))
+        for n, chunk in enumerate(chunks):
+            if terms is None:
+                self.keywords.upsert(chunk.chunk_id, chunk.text)
             else:
-                self.keywords.upsert_terms(record.chunk_id, record.terms)
-            self.documents[record.chunk_id] = record.document_id
+                self.keywords.upsert_terms(chunk.chunk_id, terms[n])
+            self.documents[chunk.chunk_id] = chunk.document_id
 
     def remove(self, chunk_ids: list[int]) -> int:
         """Remove chunks from both indexes; answers how many were present."""
@@ -131,16 +127,16 @@ class KbIndex:
             del self.documents[chunk_id]
         return len(present)
 
-    def log_upsert(self, records: list[ChunkRecord]) -> None:
+    def log_upsert(self, chunks: Sequence[ChunkIn]) -> None:
         """Make an applied upsert durable: one journal record, fsynced."""
-        if not records:
+        if not chunks:
             return
         self.journal.append(
             Upserted(
-                np.array([r.chunk_id for r in records], dtype=np.int64),
-                np.array([r.document_id for r in records], dtype=np.int64),
-                [r.text for r in records],
-                np.vstack([r.vector for r in records]).astype(np.float32),
+                np.array([c.chunk_id for c in chunks], dtype=np.int64),
+                np.array([c.document_id for c in chunks], dtype=np.int64),
+                [c.text for c in chunks],
+                np.vstack([c.vector for c in chunks]).astype(np.float32),
             )
         )
 
@@ -190,7 +186,7 @@ class KbIndex:
             else:
                 self.upsert(
                     [
-                        ChunkRecord(int(c), int(d), text, vector)
+                        ChunkIn(chunk_id=int(c), document_id=int(d), text=text, vector=vector)
                         for c, d, text, vector in zip(
                             entry.chunk_ids,
                             entry.document_ids,

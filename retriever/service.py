@@ -2,41 +2,30 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 
 import numpy as np
 from numpy.typing import NDArray
 
 from retriever.fusion import reciprocal_rank_fusion
-from retriever.kb_index import ChunkRecord, KbIndex
+from retriever.kb_index import KbIndex
 from retriever.keyword_index import term_counts
-from retriever.rerank import Candidate, ChunkTexts, get_reranker
+from retriever.rerank import get_reranker
 from retriever.store import IndexStore
-from services.common.embedding import Embedder
-from services.common.errors import (
-    EmbeddingMismatchError,
-    NotReadyError,
-    ValidationFailedError,
-)
-from services.common.retriever_schemas import IndexAddRequest, RetrieverHit, RetrieverSearchRequest
+from services.common.chunks import ScoredChunk
+from services.common.embedding import Embedder, EmbeddingSpace, require_same_embedding
+from services.common.errors import NotReadyError, ValidationFailedError
+from services.common.retriever_schemas import IndexAddRequest, RetrieverSearchRequest
 from services.common.settings import RetrievalSettings
 
 logger = logging.getLogger(__name__)
 
 
-def decode_vector(encoded: str, dim: int, chunk_id: int) -> NDArray[np.float32]:
-    """Base64 little-endian float32 -> a unit-length vector of ``dim`` floats."""
-    try:
-        vector = np.frombuffer(base64.b64decode(encoded, validate=True), dtype="<f4")
-    except (binascii.Error, ValueError) as exc:
+def unit_vector(vector: NDArray[np.float32], dim: int, chunk_id: int) -> NDArray[np.float32]:
+    """A chunk's vector checked to have ``dim`` finite floats, scaled to unit length."""
+    if vector.ndim != 1 or vector.shape[0] != dim:
         raise ValidationFailedError(
-            f"chunk {chunk_id}: vector is not base64 of float32 bytes"
-        ) from exc
-    if vector.shape[0] != dim:
-        raise ValidationFailedError(
-            f"chunk {chunk_id}: vector has {vector.shape[0]} floats, expected dim {dim}"
+            f"chunk {chunk_id}: vector has {vector.size} floats, expected dim {dim}"
         )
     if not np.all(np.isfinite(vector)):
         raise ValidationFailedError(f"chunk {chunk_id}: vector holds NaN or infinity")
@@ -47,41 +36,26 @@ def decode_vector(encoded: str, dim: int, chunk_id: int) -> NDArray[np.float32]:
     return (vector / norm).astype(np.float32)
 
 
-def check_model(requested: str, embedder: Embedder, what: str) -> None:
-    """Refuse a request made for another embedding model than the one loaded here."""
-    if requested != embedder.name:
-        raise EmbeddingMismatchError(
-            f"{what} uses embedding model {requested}, but the retriever has {embedder.name} loaded"
-        )
-
-
 def add_chunks(
     store: IndexStore, embedder: Embedder, kb_id: int, req: IndexAddRequest
 ) -> tuple[int, int]:
     """Upsert the request's chunks into the index of ``kb_id``; answers (written, total)."""
-    check_model(req.embedding_model, embedder, "the request")
-    if req.dim != embedder.dim:
-        raise EmbeddingMismatchError(
-            f"the request says dim {req.dim} for {req.embedding_model}, "
-            f"but {embedder.name} has dim {embedder.dim}"
-        )
+    require_same_embedding(
+        EmbeddingSpace("the request", req.embedding_model, req.dim),
+        EmbeddingSpace.of(embedder, "the retriever"),
+    )
     # A chunk id given twice in one batch is written once, with its last text and vector.
     unique = {item.chunk_id: item for item in req.items}
-    records = [
-        ChunkRecord(
-            item.chunk_id,
-            item.document_id,
-            item.text,
-            decode_vector(item.vector, req.dim, item.chunk_id),
-            # Tokenised here, before the index lock, so searches are not held up by it.
-            term_counts(item.text),
-        )
-        for item in unique.values()
+    chunks = [
+        c.model_copy(update={"vector": unit_vector(c.vector, req.dim, c.chunk_id)})
+        for c in unique.values()
     ]
-    total = store.upsert(kb_id, req.embedding_model, req.dim, records)
-    # Rerankers read candidate texts; the indexes themselves keep only terms and vectors.
-    ChunkTexts(store.directory(kb_id)).put((r.chunk_id, r.text) for r in records)
-    return len(records), total
+    # Tokenised here, before the index lock, so searches are not held up by it.
+    terms = [term_counts(c.text) for c in chunks]
+    total = store.upsert(kb_id, req.embedding_model, req.dim, chunks, terms)
+    # Rerankers read the hits' texts; the indexes themselves keep only terms and vectors.
+    store.texts(kb_id).put((c.chunk_id, c.text) for c in chunks)
+    return len(chunks), total
 
 
 def search(
@@ -89,7 +63,7 @@ def search(
     embedder: Embedder | None,
     req: RetrieverSearchRequest,
     retrieval: RetrievalSettings | None = None,
-) -> list[RetrieverHit]:
+) -> list[ScoredChunk]:
     """Rank the chunks of ``req.kb_id`` for ``req.query``, reranked when asked, best first."""
     if not req.rerank:
         return _search(store, embedder, req)
@@ -100,30 +74,30 @@ def search(
         return candidates[: req.top_k]
     reranker = get_reranker(retrieval or RetrievalSettings())
     ids = [hit.chunk_id for hit in candidates]
-    texts = ChunkTexts(store.directory(req.kb_id)).get(ids) if reranker.needs_text else {}
-    order = reranker.rerank(
-        req.query,
-        [
-            Candidate(h.chunk_id, texts.get(h.chunk_id, ""), h.dense_score, h.keyword_score)
-            for h in candidates
-        ],
-    )
+    texts = store.texts(req.kb_id).get(ids) if reranker.needs_text else {}
+    order = reranker.rerank(req.query, candidates, texts)
     by_id = {hit.chunk_id: hit for hit in candidates}
     return [by_id[cid] for cid in order[: req.top_k]]
 
 
 def _search(
     store: IndexStore, embedder: Embedder | None, req: RetrieverSearchRequest
-) -> list[RetrieverHit]:
+) -> list[ScoredChunk]:
     with store.read(req.kb_id) as kb:
         if kb is None or kb.count == 0:
             return []
-        _check_index_model(kb, req)
+        require_same_embedding(
+            EmbeddingSpace(f"knowledge base {req.kb_id}", kb.embedding_model),
+            EmbeddingSpace("the search", req.embedding_model),
+        )
         if req.mode == "keyword":
             return _rank_keyword(kb, req)
     if embedder is None:
         raise NotReadyError("the embedding model is still loading")
-    check_model(req.embedding_model, embedder, "the search")
+    require_same_embedding(
+        EmbeddingSpace("the search", req.embedding_model),
+        EmbeddingSpace.of(embedder, "the retriever"),
+    )
     # Embedding is the slow part; do it outside the lock so writers are not held up.
     query_vector = embedder.embed([req.query])[0]
     with store.read(req.kb_id) as kb:
@@ -134,27 +108,19 @@ def _search(
         return _rank_hybrid(kb, req, query_vector)
 
 
-def _check_index_model(kb: KbIndex, req: RetrieverSearchRequest) -> None:
-    if req.embedding_model != kb.embedding_model:
-        raise EmbeddingMismatchError(
-            f"knowledge base {req.kb_id} is indexed with {kb.embedding_model}, "
-            f"not {req.embedding_model}"
-        )
-
-
-def _rank_keyword(kb: KbIndex, req: RetrieverSearchRequest) -> list[RetrieverHit]:
+def _rank_keyword(kb: KbIndex, req: RetrieverSearchRequest) -> list[ScoredChunk]:
     return [_hit(kb, cid, s, None, s) for cid, s in kb.keywords.search(req.query, req.top_k)]
 
 
 def _rank_dense(
     kb: KbIndex, req: RetrieverSearchRequest, query_vector: NDArray[np.float32]
-) -> list[RetrieverHit]:
+) -> list[ScoredChunk]:
     return [_hit(kb, cid, s, s, None) for cid, s in kb.vectors.search(query_vector, req.top_k)]
 
 
 def _rank_hybrid(
     kb: KbIndex, req: RetrieverSearchRequest, query_vector: NDArray[np.float32]
-) -> list[RetrieverHit]:
+) -> list[ScoredChunk]:
     depth = max(req.top_k * 4, 20)
     dense_scores = dict(kb.vectors.search(query_vector, depth))
     keyword_scores = dict(kb.keywords.search(req.query, depth))
@@ -169,8 +135,8 @@ def _rank_hybrid(
 
 def _hit(
     kb: KbIndex, chunk_id: int, score: float, dense: float | None, keyword: float | None
-) -> RetrieverHit:
-    return RetrieverHit(
+) -> ScoredChunk:
+    return ScoredChunk(
         chunk_id=chunk_id,
         document_id=kb.documents[chunk_id],
         score=score,

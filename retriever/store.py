@@ -1,22 +1,60 @@
-"""Registry of per-knowledge-base indexes: lazy loading, one lock per base, journaled writes."""
+"""Registry of per-knowledge-base indexes: lazy loading, one lock per base, journaled writes.
+
+Beside each index, ``texts.sqlite`` keeps the chunks' texts for the rerankers (the indexes keep
+only terms and vectors); it is written as chunks are added and goes with the index directory.
+"""
 
 from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
 
-from retriever.kb_index import ChunkRecord, KbIndex
+from retriever.kb_index import KbIndex
 from retriever.vector_index import AnnConfig
-from services.common.errors import EmbeddingMismatchError, ZhikuError
+from services.common.chunks import ChunkIn
+from services.common.embedding import EmbeddingSpace, require_same_embedding
+from services.common.errors import ZhikuError
 from services.common.retriever_schemas import IndexStats
 from services.common.settings import RetrievalSettings
 
 logger = logging.getLogger(__name__)
+
+TEXTS_FILE = "texts.sqlite"
+
+
+class ChunkTexts:
+    """Chunk id -> text of one knowledge base, in ``<index dir>/texts.sqlite``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / TEXTS_FILE
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30)
+        conn.execute("CREATE TABLE IF NOT EXISTS texts (chunk_id INTEGER PRIMARY KEY, text TEXT)")
+        return conn
+
+    def put(self, items: Iterable[tuple[int, str]]) -> None:
+        """Store (or replace) the texts of chunks."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as conn, conn:
+            conn.executemany("INSERT OR REPLACE INTO texts VALUES (?, ?)", list(items))
+
+    def get(self, chunk_ids: Sequence[int]) -> dict[int, str]:
+        """Texts of the given chunks that are stored."""
+        if not chunk_ids or not self.path.exists():
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        with closing(self._connect()) as conn:
+            rows = conn.execute(
+                f"SELECT chunk_id, text FROM texts WHERE chunk_id IN ({marks})", list(chunk_ids)
+            ).fetchall()
+        return {int(cid): str(text) for cid, text in rows}
 
 
 class IndexStore:
@@ -39,6 +77,10 @@ class IndexStore:
         """Where the index of ``kb_id`` lives on disk."""
         return self._root / str(kb_id)
 
+    def texts(self, kb_id: int) -> ChunkTexts:
+        """The stored chunk texts of ``kb_id``, which the rerankers read."""
+        return ChunkTexts(self.directory(kb_id))
+
     @contextmanager
     def read(self, kb_id: int) -> Iterator[KbIndex | None]:
         """The index of ``kb_id`` (None if absent), held under its lock for the block's duration."""
@@ -58,28 +100,38 @@ class IndexStore:
         with self.read(kb_id) as kb:
             return sorted(kb.documents) if kb is not None else []
 
-    def upsert(self, kb_id: int, embedding_model: str, dim: int, records: list[ChunkRecord]) -> int:
-        """Add or replace chunks and persist; answers the index's count afterwards."""
+    def upsert(
+        self,
+        kb_id: int,
+        embedding_model: str,
+        dim: int,
+        chunks: Sequence[ChunkIn],
+        terms: Sequence[dict[str, int]] | None = None,
+    ) -> int:
+        """Add or replace chunks (unit vectors) and persist; answers the index's count afterwards.
+
+        ``terms``: each chunk's ``term_counts(text)``, counted before the lock by the caller.
+        """
         with self._lock(kb_id):
             kb = self._get(kb_id)
             fresh = kb is None or kb.count == 0
             if kb is None or fresh:
                 # An empty index has nothing to stay compatible with, so it takes the new model.
                 kb = KbIndex.create(self.directory(kb_id), embedding_model, dim)
-            elif kb.embedding_model != embedding_model or kb.dim != dim:
-                raise EmbeddingMismatchError(
-                    f"knowledge base {kb_id} is indexed with {kb.embedding_model} (dim {kb.dim}), "
-                    f"not {embedding_model} (dim {dim})"
+            else:
+                require_same_embedding(
+                    EmbeddingSpace(f"knowledge base {kb_id}", kb.embedding_model, kb.dim),
+                    EmbeddingSpace("the request", embedding_model, dim),
                 )
             with self._persisting(kb_id):
-                kb.upsert(records)
+                kb.upsert(chunks, terms)
                 if fresh:  # a snapshot names the model; later batches go to the journal
                     kb.save()
                 else:
-                    kb.log_upsert(records)
+                    kb.log_upsert(chunks)
                 kb.checkpoint(self._ann, self._compact_fraction)
             self._set(kb_id, kb)
-            logger.info("index %d: upserted %d chunks, total %d", kb_id, len(records), kb.count)
+            logger.info("index %d: upserted %d chunks, total %d", kb_id, len(chunks), kb.count)
             return kb.count
 
     def remove(self, kb_id: int, chunk_ids: list[int]) -> tuple[int, int]:

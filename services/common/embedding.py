@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from services.common.errors import NotReadyError
+from services.common.errors import EmbeddingMismatchError, NotReadyError
 from services.common.settings import EmbeddingSettings
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,31 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> NDArray[np.float32]:
         """Unit-length float32 vectors, one row per text."""
         ...
+
+
+@dataclass(frozen=True)
+class EmbeddingSpace:
+    """Whose vectors (a knowledge base, a request, an embedder) come from which model."""
+
+    holder: str
+    model: str
+    dim: int | None = None  # None where the holder does not say
+
+    @classmethod
+    def of(cls, embedder: Embedder, holder: str) -> EmbeddingSpace:
+        return cls(holder, embedder.name, embedder.dim)
+
+    def __str__(self) -> str:
+        return self.model if self.dim is None else f"{self.model} (dim {self.dim})"
+
+
+def require_same_embedding(expected: EmbeddingSpace, given: EmbeddingSpace) -> None:
+    """Refuse to mix vectors of two embedding models (or dimensions) in one knowledge base."""
+    dims_differ = expected.dim is not None and given.dim is not None and expected.dim != given.dim
+    if expected.model != given.model or dims_differ:
+        raise EmbeddingMismatchError(
+            f"{expected.holder} uses {expected}, but {given.holder} has {given}"
+        )
 
 
 def _normalize(vectors: NDArray[np.float32]) -> NDArray[np.float32]:

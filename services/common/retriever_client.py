@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import numpy as np
-from numpy.typing import NDArray
 
+from services.common.chunks import ChunkIn, ScoredChunk
 from services.common.errors import NotReadyError, ZhikuError, error_from_payload
 from services.common.retriever_schemas import (
     EmbedderInfo,
@@ -17,20 +14,10 @@ from services.common.retriever_schemas import (
     IndexAddResponse,
     IndexDeleteRequest,
     IndexIds,
-    RetrieverHit,
     RetrieverSearchRequest,
     RetrieverSearchResponse,
 )
-from services.common.retriever_schemas import IndexItem as WireItem
 from services.common.schemas import SearchMode
-
-
-@dataclass(frozen=True)
-class IndexItem:
-    chunk_id: int
-    document_id: int
-    text: str
-    vector: NDArray[np.float32]
 
 
 class RetrieverClient:
@@ -62,21 +49,12 @@ class RetrieverClient:
         info = EmbedderInfo.model_validate(self._call("GET", "/internal/info"))
         return info.embedding_model, info.dim
 
-    def add(self, kb_id: int, model: str, dim: int, items: list[IndexItem]) -> int:
-        payload = IndexAddRequest(
-            embedding_model=model,
-            dim=dim,
-            items=[
-                WireItem(
-                    chunk_id=it.chunk_id,
-                    document_id=it.document_id,
-                    text=it.text,
-                    vector=base64.b64encode(it.vector.astype("<f4").tobytes()).decode(),
-                )
-                for it in items
-            ],
+    def add(self, kb_id: int, model: str, dim: int, items: list[ChunkIn]) -> int:
+        """Index chunks embedded with ``model``; answers the index's count afterwards."""
+        payload = IndexAddRequest(embedding_model=model, dim=dim, items=items)
+        body = self._call(
+            "POST", f"/internal/indexes/{kb_id}/chunks", json=payload.model_dump(mode="json")
         )
-        body = self._call("POST", f"/internal/indexes/{kb_id}/chunks", json=payload.model_dump())
         return IndexAddResponse.model_validate(body).total
 
     def delete(self, kb_id: int, chunk_ids: list[int]) -> None:
@@ -99,7 +77,7 @@ class RetrieverClient:
         model: str,
         mode: SearchMode = "hybrid",
         rerank: bool = False,
-    ) -> list[RetrieverHit]:
+    ) -> list[ScoredChunk]:
         request = RetrieverSearchRequest(
             kb_id=kb_id, query=query, top_k=top_k, mode=mode, rerank=rerank, embedding_model=model
         )

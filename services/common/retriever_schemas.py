@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from services.common.chunks import ChunkIn, ScoredChunk
 from services.common.schemas import SearchMode
 
 MAX_ITEMS_PER_REQUEST = 10_000
@@ -14,19 +15,10 @@ class EmbedderInfo(BaseModel):
     dim: int
 
 
-class IndexItem(BaseModel):
-    chunk_id: int = Field(..., ge=0, description="The chunk's database id; also its index id.")
-    document_id: int = Field(..., ge=0)
-    text: str = Field(..., max_length=200_000, description="Chunk text for the keyword index.")
-    vector: str = Field(
-        ..., min_length=1, description="Base64 of the little-endian float32 embedding."
-    )
-
-
 class IndexAddRequest(BaseModel):
     embedding_model: str = Field(..., min_length=1, max_length=200)
     dim: int = Field(..., ge=1, le=65_536)
-    items: list[IndexItem] = Field(..., max_length=MAX_ITEMS_PER_REQUEST)
+    items: list[ChunkIn] = Field(..., max_length=MAX_ITEMS_PER_REQUEST)
 
 
 class IndexAddResponse(BaseModel):
@@ -67,13 +59,5 @@ class RetrieverSearchRequest(BaseModel):
     embedding_model: str = Field(..., min_length=1, max_length=200)
 
 
-class RetrieverHit(BaseModel):
-    chunk_id: int
-    document_id: int
-    score: float = Field(..., description="Cosine (dense), BM25 (keyword) or RRF (hybrid).")
-    dense_score: float | None = Field(None, description="Cosine similarity to the query.")
-    keyword_score: float | None = Field(None, description="BM25 score, when the chunk matched.")
-
-
 class RetrieverSearchResponse(BaseModel):
-    hits: list[RetrieverHit]
+    hits: list[ScoredChunk]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from services.common.chunks import ChunkRef, ChunkView, ScoredChunk
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -20,6 +22,16 @@ UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 class ErrorPublic(BaseModel):
     error: str
     error_type: str
+
+
+ItemT = TypeVar("ItemT", bound=BaseModel)
+
+
+class Page(BaseModel, Generic[ItemT]):
+    """A list answer: the items and how many there are."""
+
+    data: list[ItemT]
+    count: int
 
 
 # --- knowledge bases -------------------------------------------------------------------------
@@ -48,9 +60,8 @@ class KnowledgeBasePublic(BaseModel):
     created_at: UtcDatetime
 
 
-class KnowledgeBasesPublic(BaseModel):
-    data: list[KnowledgeBasePublic]
-    count: int
+class KnowledgeBasesPublic(Page[KnowledgeBasePublic]):
+    """The knowledge bases asked for."""
 
 
 # --- documents and jobs ----------------------------------------------------------------------
@@ -77,9 +88,8 @@ class DocumentPublic(BaseModel):
     created_at: UtcDatetime
 
 
-class DocumentsPublic(BaseModel):
-    data: list[DocumentPublic]
-    count: int
+class DocumentsPublic(Page[DocumentPublic]):
+    """The documents asked for."""
 
 
 class JobStage(StrEnum):
@@ -107,9 +117,8 @@ class JobPublic(BaseModel):
     updated_at: UtcDatetime
 
 
-class JobsPublic(BaseModel):
-    data: list[JobPublic]
-    count: int
+class JobsPublic(Page[JobPublic]):
+    """The ingestion jobs asked for."""
 
 
 class UploadRejected(BaseModel):
@@ -140,15 +149,8 @@ class SearchRequest(BaseModel):
     rerank: bool | None = Field(None, description="Unset: the configured default.")
 
 
-class ChunkHit(BaseModel):
-    chunk_id: int
-    document_id: int
-    document_name: str
-    position: int = Field(..., description="Index of the chunk inside its document.")
-    text: str
-    score: float = Field(..., description="Ranking score of the search mode (fused for hybrid).")
-    dense_score: float | None = Field(None, description="Cosine similarity to the query.")
-    keyword_score: float | None = Field(None, description="BM25 score of the query's terms.")
+class ChunkHit(ScoredChunk, ChunkView):
+    """A search hit: the stored chunk with the scores the retriever ranked it by."""
 
 
 class SearchResponse(BaseModel):
@@ -183,13 +185,23 @@ class ChatRequest(BaseModel):
     )
 
 
-class Citation(BaseModel):
+class Citation(ChunkRef):
     index: int = Field(..., description="The n of [n] in the answer.")
-    chunk_id: int
-    document_id: int
     document_name: str
     quote: str
     score: float
+
+    @classmethod
+    def of(cls, index: int, hit: ChunkHit, quote: str) -> Citation:
+        """The citation [index] of an answer, backed by ``hit``."""
+        return cls(
+            index=index,
+            chunk_id=hit.chunk_id,
+            document_id=hit.document_id,
+            document_name=hit.document_name,
+            quote=quote,
+            score=hit.score,
+        )
 
 
 class SentenceCheck(BaseModel):
@@ -231,6 +243,11 @@ class ContextPassage(BaseModel):
     index: int
     document_name: str
     text: str
+
+    @classmethod
+    def of(cls, index: int, chunk: ChunkView) -> ContextPassage:
+        """Passage [index] given to the model: a chunk's text under its document's name."""
+        return cls(index=index, document_name=chunk.document_name, text=chunk.text)
 
 
 class GenerationRequest(BaseModel):
@@ -274,10 +291,5 @@ class KnowledgeBaseUpdate(BaseModel):
     description: str | None = Field(None, max_length=1000)
 
 
-class ChunkPublic(BaseModel):
-    chunk_id: int
-    document_id: int
-    document_name: str
-    position: int = Field(..., description="Index of the chunk inside its document.")
+class ChunkPublic(ChunkView):
     chunk_count: int = Field(..., description="Chunks in the document.")
-    text: str

@@ -93,10 +93,7 @@ def prepare_chat(
         stream_id=uuid.uuid4().hex,
         question=question,
         history=history,
-        passages=[
-            ContextPassage(index=i, document_name=h.document_name, text=h.text)
-            for i, h in enumerate(hits, start=1)
-        ],
+        passages=[ContextPassage.of(i, h) for i, h in enumerate(hits, start=1)],
         temperature=temperature,
         max_tokens=max_tokens,
         system_prompt=system_prompt,
@@ -119,16 +116,9 @@ def finish(chat: PreparedChat, answer: str, usage: dict[str, int]) -> ChatRespon
     grounded = bool(chat.hits) and not_found_message(chat.question) not in answer
     passages = [h.text for h in chat.hits]
     mapping = attribute(answer, passages) if grounded else {}
+    cited = {n: chat.hits[p - 1] for n, p in mapping.items()}
     citations = [
-        Citation(
-            index=n,
-            chunk_id=chat.hits[p - 1].chunk_id,
-            document_id=chat.hits[p - 1].document_id,
-            document_name=chat.hits[p - 1].document_name,
-            quote=best_quote(answer, chat.hits[p - 1].text, QUOTE_CHARS),
-            score=chat.hits[p - 1].score,
-        )
-        for n, p in mapping.items()
+        Citation.of(n, h, best_quote(answer, h.text, QUOTE_CHARS)) for n, h in cited.items()
     ]
     return ChatResponse(
         answer=answer,

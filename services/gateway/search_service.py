@@ -5,14 +5,14 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.common.chunks import ScoredChunk
 from services.common.jobs import DocumentStatus
 from services.common.models import Chunk, Document, KnowledgeBase
-from services.common.retriever_schemas import RetrieverHit
 from services.common.schemas import ChunkHit, SearchMode
 from services.gateway.state import GatewayState
 
 
-def _resolve(session: Session, hits: list[RetrieverHit]) -> list[ChunkHit]:
+def _resolve(session: Session, hits: list[ScoredChunk]) -> list[ChunkHit]:
     """Hits in the retriever's order; chunks deleted meanwhile are dropped, not invented."""
     if not hits:
         return []

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retriever.kb_index import KEYWORDS_FILE, META_FILE, VECTORS_FILE, ChunkRecord, KbIndex
+from retriever.kb_index import KEYWORDS_FILE, META_FILE, VECTORS_FILE, KbIndex
 from retriever.persist import atomic_write_json, atomic_write_with, read_json
 from retriever.store import IndexStore
+from services.common.chunks import ChunkIn
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,8 @@ WRITER = """
 import sys
 from pathlib import Path
 import numpy as np
-from retriever.kb_index import ChunkRecord, KbIndex
+from retriever.kb_index import KbIndex
+from services.common.chunks import ChunkIn
 
 index = KbIndex.create(Path(sys.argv[1]), "test-model", 64)
 rng = np.random.default_rng(0)
@@ -33,7 +35,12 @@ n = 0
 while True:
     vectors = rng.standard_normal((200, 64)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    index.upsert([ChunkRecord(n + i, 1, f"chunk {n + i} 长城", v) for i, v in enumerate(vectors)])
+    index.upsert(
+        [
+            ChunkIn(chunk_id=n + i, document_id=1, text=f"chunk {n + i} 长城", vector=v)
+            for i, v in enumerate(vectors)
+        ]
+    )
     index.save()
     n += 200
     print(n, flush=True)
@@ -96,5 +103,6 @@ def test_a_corrupt_or_missing_index_file_is_moved_aside_and_served_empty(tmp_pat
         assert len(list(tmp_path.glob(f"{number}.corrupt-*"))) == 1
         # The empty index takes new chunks, as the reconciliation's rebuild needs.
         vector = np.ones(4, dtype=np.float32) / 2
-        assert store.upsert(number, "test-model", 4, [ChunkRecord(9, 1, "重建", vector)]) == 1
+        rebuilt = ChunkIn(chunk_id=9, document_id=1, text="重建", vector=vector)
+        assert store.upsert(number, "test-model", 4, [rebuilt]) == 1
         assert store.ids(number) == [9]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import numpy as np
@@ -10,23 +9,29 @@ import pytest
 
 from retriever import service
 from retriever.rerank import (
-    Candidate,
-    ChunkTexts,
     CrossEncoderReranker,
     E5Reranker,
     LexicalReranker,
     ScoreFusionReranker,
     create_reranker,
 )
-from retriever.store import IndexStore
+from retriever.store import ChunkTexts, IndexStore
+from services.common.chunks import ChunkIn, ScoredChunk
 from services.common.embedding import UseEmbedder
 from services.common.errors import NotReadyError
-from services.common.retriever_schemas import IndexAddRequest, IndexItem, RetrieverSearchRequest
+from services.common.retriever_schemas import IndexAddRequest, RetrieverSearchRequest
 from services.common.settings import RetrievalSettings
 
 FILTER = "净水器的滤芯每三个月更换一次，更换前请关闭进水阀。"
 TEA = "绿茶的冲泡水温以八十度左右为宜。"
 BIKE = "The bicycle chain should be oiled every month."
+
+
+def hit(chunk_id: int, dense: float | None = None, keyword: float | None = None) -> ScoredChunk:
+    """A first-stage hit (its own document; the reranked scores are what matter)."""
+    return ScoredChunk(
+        chunk_id=chunk_id, document_id=chunk_id, score=0.0, dense_score=dense, keyword_score=keyword
+    )
 
 
 def test_chunk_texts_round_trip_and_replace(tmp_path: Path) -> None:
@@ -44,31 +49,23 @@ def test_lexical_scores_follow_coverage_of_the_query() -> None:
 
 
 def test_lexical_rerank_is_a_permutation_that_lifts_a_matching_candidate() -> None:
-    candidates = [
-        Candidate(10, TEA),
-        Candidate(11, BIKE),
-        Candidate(12, FILTER),
-        Candidate(13, TEA),
-    ]
-    order = LexicalReranker().rerank("滤芯多久更换", candidates)
+    texts = {10: TEA, 11: BIKE, 12: FILTER, 13: TEA}
+    order = LexicalReranker().rerank("滤芯多久更换", [hit(c) for c in texts], texts)
     assert sorted(order) == [10, 11, 12, 13]
     assert order.index(12) < 2  # from third to one of the first two
 
 
 def test_score_fusion_adds_scaled_bm25_and_cosine() -> None:
     reranker = ScoreFusionReranker(alpha=1.0)
-    candidates = [
-        Candidate(1, dense_score=0.9, keyword_score=None),  # found by meaning only
-        Candidate(2, dense_score=0.2, keyword_score=10.0),  # the best keyword match
-        Candidate(3, dense_score=0.5, keyword_score=6.0),
+    hits = [
+        hit(1, dense=0.9, keyword=None),  # found by meaning only
+        hit(2, dense=0.2, keyword=10.0),  # the best keyword match
+        hit(3, dense=0.5, keyword=6.0),
     ]
-    assert reranker.scores(candidates) == pytest.approx([0.9, 1.2, 1.1])
-    assert reranker.rerank("q", candidates) == [2, 3, 1]
+    assert reranker.scores(hits) == pytest.approx([0.9, 1.2, 1.1])
+    assert reranker.rerank("q", hits, {}) == [2, 3, 1]
     # No keyword match at all: the cosine alone decides.
-    assert reranker.rerank("q", [Candidate(5, dense_score=0.1), Candidate(6, dense_score=0.3)]) == [
-        6,
-        5,
-    ]
+    assert reranker.rerank("q", [hit(5, dense=0.1), hit(6, dense=0.3)], {}) == [6, 5]
 
 
 def test_e5_scores_a_relevant_passage_highest() -> None:
@@ -91,7 +88,9 @@ def test_search_with_rerank_reads_the_texts_written_at_indexing(tmp_path: Path) 
     docs = [TEA, BIKE, FILTER] + [f"第{i}条无关的说明文字。" for i in range(30)]
     vectors = embedder.embed(docs)
     items = [
-        IndexItem(chunk_id=i, document_id=i, text=t, vector=_b64(vectors[i]))
+        ChunkIn.model_validate(
+            ChunkIn(chunk_id=i, document_id=i, text=t, vector=vectors[i]).model_dump(mode="json")
+        )
         for i, t in enumerate(docs)
     ]
     request = IndexAddRequest(embedding_model=embedder.name, dim=embedder.dim, items=items)
@@ -104,7 +103,3 @@ def test_search_with_rerank_reads_the_texts_written_at_indexing(tmp_path: Path) 
         settings = RetrievalSettings(reranker=reranker)
         hits = service.search(store, embedder, query, settings)
         assert len(hits) == 3 and hits[0].chunk_id == 2
-
-
-def _b64(vector: np.ndarray) -> str:
-    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from ingestion.indexer import BackgroundIndexer
+from services.common.chunks import ChunkIn
 from services.common.errors import NotReadyError
-from services.common.retriever_client import IndexItem, RetrieverClient
+from services.common.retriever_client import RetrieverClient
 
 
 class FakeRetriever:
@@ -24,7 +25,7 @@ class FakeRetriever:
             self.release.set()
         self.fail = fail
 
-    def add(self, kb_id: int, model: str, dim: int, items: list[IndexItem]) -> int:
+    def add(self, kb_id: int, model: str, dim: int, items: list[ChunkIn]) -> int:
         self.started.set()
         self.release.wait()
         if self.fail is not None:
@@ -33,9 +34,12 @@ class FakeRetriever:
         return sum(map(len, self.adds))
 
 
-def _items(first: int, count: int) -> list[IndexItem]:
+def _items(first: int, count: int) -> list[ChunkIn]:
     vector = np.zeros(4, dtype=np.float32)
-    return [IndexItem(i, 1, f"chunk {i}", vector) for i in range(first, first + count)]
+    return [
+        ChunkIn(chunk_id=i, document_id=1, text=f"chunk {i}", vector=vector)
+        for i in range(first, first + count)
+    ]
 
 
 def _indexer(retriever: FakeRetriever, min_add: int, max_add: int = 2048) -> BackgroundIndexer:

@@ -11,10 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingestion.pipeline import IngestionContext, ingest_job
+from services.common.chunks import ChunkIn
 from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import NotReadyError
 from services.common.models import Base, Chunk, Document, Job, KnowledgeBase
-from services.common.retriever_client import IndexItem, RetrieverClient
+from services.common.retriever_client import RetrieverClient
 from services.common.settings import ChunkingSettings, EmbeddingSettings, Settings
 
 
@@ -32,11 +33,11 @@ class FakeEmbedder:
 
 class FakeRetriever:
     def __init__(self, fail: Exception | None = None) -> None:
-        self.items: list[IndexItem] = []
+        self.items: list[ChunkIn] = []
         self.adds = 0
         self.fail = fail
 
-    def add(self, kb_id: int, model: str, dim: int, items: list[IndexItem]) -> int:
+    def add(self, kb_id: int, model: str, dim: int, items: list[ChunkIn]) -> int:
         if self.fail is not None:
             raise self.fail
         self.adds += 1

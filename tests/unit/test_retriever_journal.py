@@ -10,19 +10,23 @@ from numpy.typing import NDArray
 
 from retriever import kb_index
 from retriever.journal import FRAME, Journal, Removed, Upserted, decode, encode
-from retriever.kb_index import META_FILE, VECTORS_FILE, ChunkRecord, KbIndex
+from retriever.kb_index import META_FILE, VECTORS_FILE, KbIndex
 from retriever.persist import read_json
 from retriever.store import IndexStore
+from services.common.chunks import ChunkIn
 from services.common.settings import RetrievalSettings
 
 DIM = 8
 MODEL = "test-model"
 
 
-def record(chunk_id: int, text: str = "长城 军事") -> ChunkRecord:
+def record(chunk_id: int, text: str = "长城 军事") -> ChunkIn:
     vector = np.random.default_rng(chunk_id).standard_normal(DIM).astype(np.float32)
-    return ChunkRecord(
-        chunk_id, chunk_id // 10, f"{text} {chunk_id}", vector / np.linalg.norm(vector)
+    return ChunkIn(
+        chunk_id=chunk_id,
+        document_id=chunk_id // 10,
+        text=f"{text} {chunk_id}",
+        vector=vector / np.linalg.norm(vector),
     )
 
 

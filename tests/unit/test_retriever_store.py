@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import base64
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from pydantic import ValidationError
 
-from retriever.kb_index import META_FILE, VECTORS_FILE, ChunkRecord, KbIndex
+from retriever.kb_index import META_FILE, VECTORS_FILE, KbIndex
 from retriever.keyword_index import term_counts
 from retriever.persist import read_json
-from retriever.service import decode_vector, search
+from retriever.service import search, unit_vector
 from retriever.store import IndexStore
+from services.common.chunks import ChunkIn, parse_vector
 from services.common.errors import EmbeddingMismatchError, ValidationFailedError
 from services.common.retriever_schemas import RetrieverSearchRequest
 from services.common.settings import RetrievalSettings
@@ -29,10 +30,14 @@ def vec(*values: float) -> NDArray[np.float32]:
     return vector / np.linalg.norm(vector)
 
 
+def chunk(chunk_id: int, document_id: int, text: str, vector: NDArray[np.float32]) -> ChunkIn:
+    return ChunkIn(chunk_id=chunk_id, document_id=document_id, text=text, vector=vector)
+
+
 RECORDS = [
-    ChunkRecord(1, 10, "长城是中国古代的军事防御工程", vec(1, 0, 0, 0)),
-    ChunkRecord(2, 10, "熊猫生活在四川的竹林里", vec(0, 1, 0, 0)),
-    ChunkRecord(3, 20, "The Eiffel Tower stands in Paris", vec(0, 0, 1, 0)),
+    chunk(1, 10, "长城是中国古代的军事防御工程", vec(1, 0, 0, 0)),
+    chunk(2, 10, "熊猫生活在四川的竹林里", vec(0, 1, 0, 0)),
+    chunk(3, 20, "The Eiffel Tower stands in Paris", vec(0, 0, 1, 0)),
 ]
 
 
@@ -64,7 +69,7 @@ def test_upsert_persists_so_a_new_store_sees_the_chunks(store: IndexStore, tmp_p
 
 def test_repeated_upsert_is_idempotent(store: IndexStore) -> None:
     assert store.upsert(7, MODEL, DIM, RECORDS) == 3
-    moved = ChunkRecord(2, 11, "熊猫吃竹子", vec(0, 0, 0, 1))
+    moved = chunk(2, 11, "熊猫吃竹子", vec(0, 0, 0, 1))
     assert store.upsert(7, MODEL, DIM, [moved]) == 3
     with store.read(7) as kb:
         assert kb is not None
@@ -84,7 +89,7 @@ def test_a_different_model_or_dim_is_a_mismatch(store: IndexStore) -> None:
 
 def test_an_emptied_index_accepts_a_new_model(store: IndexStore) -> None:
     assert store.remove(7, [1, 2, 3]) == (3, 0)
-    assert store.upsert(7, "other-model", 2, [ChunkRecord(5, 1, "x", vec(1, 1))]) == 1
+    assert store.upsert(7, "other-model", 2, [chunk(5, 1, "x", vec(1, 1))]) == 1
     assert store.stats(7).embedding_model == "other-model"
 
 
@@ -132,25 +137,33 @@ def b64(values: list[float]) -> str:
     return base64.b64encode(np.array(values, dtype="<f4").tobytes()).decode("ascii")
 
 
-def test_decode_vector_normalises() -> None:
-    vector = decode_vector(b64([3.0, 4.0]), dim=2, chunk_id=1)
+def test_a_wire_vector_is_decoded_and_normalised() -> None:
+    parsed = ChunkIn.model_validate(
+        {"chunk_id": 1, "document_id": 1, "text": "x", "vector": b64([3.0, 4.0])}
+    )
+    vector = unit_vector(parsed.vector, dim=2, chunk_id=1)
     assert vector.dtype == np.float32
     assert vector.tolist() == pytest.approx([0.6, 0.8])
+    assert parse_vector(parsed.model_dump(mode="json")["vector"]).tolist() == [3.0, 4.0]
+
+
+@pytest.mark.parametrize("encoded", ["not base64!", base64.b64encode(b"\x00\x00\x80").decode()])
+def test_a_wire_vector_that_is_not_float32_bytes_is_refused(encoded: str) -> None:
+    with pytest.raises(ValidationError, match="not base64"):
+        ChunkIn.model_validate({"chunk_id": 42, "document_id": 1, "text": "x", "vector": encoded})
 
 
 @pytest.mark.parametrize(
     ("encoded", "message"),
     [
-        ("not base64!", "not base64"),
         (b64([1.0, 2.0, 3.0]), "3 floats, expected dim 2"),
-        (base64.b64encode(b"\x00\x00\x80").decode(), "not base64"),
         (b64([float("nan"), 1.0]), "NaN"),
         (b64([0.0, 0.0]), "all zeros"),
     ],
 )
-def test_decode_vector_refuses_bad_input(encoded: str, message: str) -> None:
-    with pytest.raises(ValidationFailedError, match=message):
-        decode_vector(encoded, dim=2, chunk_id=42)
+def test_unit_vector_refuses_bad_input(encoded: str, message: str) -> None:
+    with pytest.raises(ValidationFailedError, match=f"chunk 42: .*{message}"):
+        unit_vector(parse_vector(encoded), dim=2, chunk_id=42)
 
 
 def test_concurrent_writers_to_one_kb_lose_nothing(tmp_path: Path) -> None:
@@ -159,7 +172,7 @@ def test_concurrent_writers_to_one_kb_lose_nothing(tmp_path: Path) -> None:
     def write(worker: int) -> None:
         for n in range(10):
             chunk_id = worker * 100 + n
-            record = ChunkRecord(chunk_id, worker, f"文档{worker} 段落{n}", vec(1, worker, n, 1))
+            record = chunk(chunk_id, worker, f"文档{worker} 段落{n}", vec(1, worker, n, 1))
             store.upsert(5, MODEL, DIM, [record])
 
     threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
@@ -176,9 +189,9 @@ def test_a_base_past_the_ann_threshold_is_snapshotted_approximate(tmp_path: Path
     store = IndexStore(tmp_path, settings)
     rng = np.random.default_rng(0)
 
-    def batch(start: int) -> list[ChunkRecord]:
+    def batch(start: int) -> list[ChunkIn]:
         return [
-            ChunkRecord(i, i, f"段落{i}", vec(*rng.standard_normal(DIM)))
+            chunk(i, i, f"段落{i}", vec(*rng.standard_normal(DIM)))
             for i in range(start, start + 200)
         ]
 
@@ -194,7 +207,7 @@ def test_a_base_past_the_ann_threshold_is_snapshotted_approximate(tmp_path: Path
 def test_terms_counted_before_the_lock_index_like_the_text(tmp_path: Path) -> None:
     plain, counted = IndexStore(tmp_path / "a"), IndexStore(tmp_path / "b")
     plain.upsert(1, MODEL, DIM, RECORDS)
-    counted.upsert(1, MODEL, DIM, [replace(r, terms=term_counts(r.text)) for r in RECORDS])
+    counted.upsert(1, MODEL, DIM, RECORDS, [term_counts(r.text) for r in RECORDS])
     for query in ("长城", "熊猫 竹林", "eiffel tower"):
         assert search(plain, None, keyword_request(query, kb=1)) == search(
             counted, None, keyword_request(query, kb=1)
