@@ -23,17 +23,17 @@ from typing import Any
 from bench.report import RESULTS, machine_line
 from bench.retrieval_pool import FILES, KB
 from bench.suite import REPO, running_suite
-from services.cli.evaluation.answer_eval import AnswerResult, ask_one, score_answers
-from services.cli.evaluation.corpus import fill_kb, prepare_kb
-from services.cli.evaluation.datasets import (
+from services.client import ChatOptions, GatewayClient
+from services.evaluation.answer_eval import AnswerResult, ask_one, score_answers
+from services.evaluation.corpus import fill_kb, prepare_kb
+from services.evaluation.datasets import (
     EvalSet,
     Question,
     default_datasets_dir,
     load_squad,
     sample_set,
 )
-from services.cli.evaluation.report import ANSWER_COLUMNS, write_json
-from services.common.client import ChatOptions, GatewayClient
+from services.evaluation.report import ANSWER_COLUMNS, write_json
 
 logger = logging.getLogger("bench.answers")
 DEFAULT_MODEL = REPO / "data" / "models" / "qwen2.5-0.5b-q4_k_m.gguf"

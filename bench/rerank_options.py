@@ -31,9 +31,9 @@ from retriever.rerank import (
     Reranker,
     ScoreFusionReranker,
 )
-from services.cli.evaluation.datasets import Question, default_datasets_dir, load_squad, sample_set
-from services.cli.evaluation.metrics import ranking_scores
 from services.common.embedding import UseEmbedder
+from services.evaluation.datasets import Question, default_datasets_dir, load_squad, sample_set
+from services.evaluation.metrics import ranking_scores
 
 DEPTH = 40
 Ranker = Callable[[Question, Any, list[tuple[int, float]], list[tuple[int, float]]], list[int]]

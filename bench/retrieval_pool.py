@@ -19,17 +19,17 @@ from typing import Any
 
 from bench.report import RESULTS, machine_line
 from bench.suite import REPO, running_suite
-from services.cli.evaluation.corpus import fill_kb, prepare_kb
-from services.cli.evaluation.datasets import (
+from services.client import GatewayClient
+from services.evaluation.corpus import fill_kb, prepare_kb
+from services.evaluation.datasets import (
     EvalSet,
     default_datasets_dir,
     load_squad,
     sample_set,
     simplified_variant,
 )
-from services.cli.evaluation.report import retrieval_markdown
-from services.cli.evaluation.retrieval_eval import RetrievalConfig, score_results, search_all
-from services.common.client import GatewayClient
+from services.evaluation.report import retrieval_markdown
+from services.evaluation.retrieval_eval import RetrievalConfig, score_results, search_all
 
 logger = logging.getLogger("bench.retrieval_pool")
 

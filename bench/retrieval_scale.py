@@ -36,14 +36,14 @@ from retriever.fusion import reciprocal_rank_fusion
 from retriever.keyword_index import KeywordIndex, term_counts
 from retriever.rerank import Candidate, ScoreFusionReranker
 from retriever.vector_index import AnnConfig
-from services.cli.evaluation.datasets import default_datasets_dir, load_squad
-from services.common.client import GatewayClient
+from services.client import GatewayClient
 from services.common.embedding import UseEmbedder
 from services.common.models import Chunk, Document
 from services.common.retriever_client import IndexItem, RetrieverClient
 from services.common.retriever_schemas import MAX_ITEMS_PER_REQUEST
 from services.common.schemas import KnowledgeBasePublic
 from services.common.settings import Settings
+from services.evaluation.datasets import default_datasets_dir, load_squad
 
 logger = logging.getLogger("bench.retrieval_scale")
 

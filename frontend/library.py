@@ -8,7 +8,7 @@ from frontend import state
 from frontend.i18n import t
 from frontend.notices import show_error
 from frontend.sidebar import pick_kb
-from services.common.client import (
+from services.client import (
     FINISHED_STAGES,
     SUPPORTED_EXTENSIONS,
     GatewayClient,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from frontend.i18n import t
-from services.common.client import GatewayError
+from services.client import GatewayError
 from services.common.schemas import HealthPublic
 
 AUTH_STATUSES = (401, 403)

@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.cli.evaluation.datasets import EvalSet, Question
-from services.cli.evaluation.metrics import answer_scores, latency_ms
-from services.common.client import ChatOptions, GatewayClient, GatewayError
+from services.client import ChatOptions, GatewayClient, GatewayError
 from services.common.schemas import SearchMode
+from services.evaluation.datasets import EvalSet, Question
+from services.evaluation.metrics import answer_scores, latency_ms
 
 logger = logging.getLogger(__name__)
 

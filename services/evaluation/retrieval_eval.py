@@ -8,10 +8,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.cli.evaluation.datasets import EvalSet, Question
-from services.cli.evaluation.metrics import latency_ms, ranking_scores
-from services.common.client import GatewayClient, GatewayError
+from services.client import GatewayClient, GatewayError
 from services.common.schemas import SearchMode, SearchResponse
+from services.evaluation.datasets import EvalSet, Question
+from services.evaluation.metrics import latency_ms, ranking_scores
 
 logger = logging.getLogger(__name__)
 

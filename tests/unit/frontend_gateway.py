@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from services.common.client import GatewayClient
+from services.client import GatewayClient
 
 NOW = "2026-01-02T03:04:05Z"
 KB = {

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from frontend.citations import chip_label, highlight
 from frontend.i18n import CATALOGUE
-from services.common.client import GatewayClient
+from services.client import GatewayClient
 from services.common.schemas import Citation
 from tests.unit.frontend_gateway import CITATION, NOW, FakeGateway
 
