@@ -40,7 +40,7 @@ from llm_worker.model_files import ensure_bundled
 from services.client import GatewayClient
 from services.common.embedding import create_embedder
 from services.common.settings import EmbeddingSettings, LLMSettings, Settings
-from services.evaluation.datasets import Question
+from services.evaluation import Question
 
 KB = "bench-langchain"
 PROMPT = ChatPromptTemplate.from_messages(

@@ -32,8 +32,13 @@ from retriever.rerank import (
     ScoreFusionReranker,
 )
 from services.common.embedding import UseEmbedder
-from services.evaluation.datasets import Question, default_datasets_dir, load_squad, sample_set
-from services.evaluation.metrics import ranking_scores
+from services.evaluation import (
+    Question,
+    default_datasets_dir,
+    load_squad,
+    ranking_scores,
+    sample_set,
+)
 
 DEPTH = 40
 Ranker = Callable[[Question, Any, list[tuple[int, float]], list[tuple[int, float]]], list[int]]

@@ -43,7 +43,7 @@ from services.common.retriever_client import IndexItem, RetrieverClient
 from services.common.retriever_schemas import MAX_ITEMS_PER_REQUEST
 from services.common.schemas import KnowledgeBasePublic
 from services.common.settings import Settings
-from services.evaluation.datasets import default_datasets_dir, load_squad
+from services.evaluation import default_datasets_dir, load_squad
 
 logger = logging.getLogger("bench.retrieval_scale")
 

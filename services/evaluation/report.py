@@ -26,11 +26,13 @@ def _rows(run: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def retrieval_table(run: dict[str, Any]) -> Table:
     """One retrieval run: a row per set and one over the pool."""
-    table = Table("set", "questions", *RETRIEVAL_COLUMNS, "p50 ms", "p95 ms", title=run["label"])
+    columns = ("set", "questions", "skipped", *RETRIEVAL_COLUMNS, "p50 ms", "p95 ms")
+    table = Table(*columns, title=run["label"])
     for name, row in _rows(run):
         table.add_row(
             name,
             str(row["questions"]),
+            str(row.get("skipped", 0)),
             *(f"{row[c]:.3f}" for c in RETRIEVAL_COLUMNS),
             f"{row['latency_ms']['p50']:.0f}",
             f"{row['latency_ms']['p95']:.0f}",
@@ -40,11 +42,13 @@ def retrieval_table(run: dict[str, Any]) -> Table:
 
 def answer_table(result: dict[str, Any]) -> Table:
     """Answer quality: a row per set and one over every question."""
-    table = Table("set", "questions", *ANSWER_COLUMNS, "p50 s", title=result.get("model", ""))
+    columns = ("set", "questions", "skipped", *ANSWER_COLUMNS, "p50 s")
+    table = Table(*columns, title=result.get("model", ""))
     for name, row in _rows(result):
         table.add_row(
             name,
             str(row["questions"]),
+            str(row.get("skipped", 0)),
             *(f"{row[c]:.3f}" for c in ANSWER_COLUMNS),
             f"{row['latency_s']['p50']:.1f}",
         )
@@ -87,7 +91,7 @@ def retrieval_markdown(report: dict[str, Any]) -> str:
         f"{report['seed']}) of {report['questions_per_set']} per set, searched against the full "
         "pool: " + ", ".join(f"{k} {v}" for k, v in report["questions"].items()) + ". "
         "`drcd-t2s` is the DRCD (Traditional) sample converted to Simplified with OpenCC; it is "
-        "not counted in the pooled row.",
+        "not counted in the pooled row." + _skipped_sentence(runs[0]["sets"] if runs else {}),
         "",
         "Ranked list: the documents of the top 10 chunks, in order of their first chunk.",
         "",
@@ -109,6 +113,43 @@ def retrieval_markdown(report: dict[str, Any]) -> str:
     parts += ["", "## Ingestion", "", "```", json.dumps(report["ingestion"], indent=1), "```"]
     parts += report.get("notes", [])
     return "\n".join(parts) + "\n"
+
+
+def _skipped_sentence(sets: dict[str, dict[str, Any]]) -> str:
+    # Reports written before malformed rows were counted have no "skipped".
+    if not any("skipped" in row for row in sets.values()):
+        return ""
+    counts = ", ".join(f"{name} {row.get('skipped', 0)}" for name, row in sets.items())
+    return f" Malformed rows skipped (empty question, no answer or empty paragraph): {counts}."
+
+
+def answer_markdown(report: dict[str, Any]) -> str:
+    """Answer quality as Markdown: a row per set and one over every question."""
+    head = ["set", "questions", "skipped", "F1", "EM", "contains gold", "p50 s", "errors"]
+    lines = [
+        "# Answer quality (chat)",
+        "",
+        f"Model: `{report['model']}`. Machine: {report['machine']}. Knowledge base "
+        f"`{report['knowledge_base']}` (the pooled corpus of bench.retrieval_pool). Questions: "
+        f"{report['asked']} answered of a deterministic sample of {report['per_set']} per set "
+        f"(seed {report['seed']}), the sets taking turns; Chinese sets "
+        "scored with CMRC-style character F1/EM, English with SQuAD F1/EM; 'contains gold': the "
+        "reply contains a gold answer after normalisation; 'skipped': malformed rows of the "
+        "dataset file (empty question, no answer or empty paragraph), left out.",
+        "",
+    ]
+    rows = [
+        [
+            name,
+            str(row["questions"]),
+            str(row.get("skipped", 0)),
+            *(f"{row[c]:.3f}" for c in ANSWER_COLUMNS),
+            f"{row['latency_s']['p50']:.1f}",
+            str(row["errors"]),
+        ]
+        for name, row in [*report["sets"].items(), ("all", report["overall"])]
+    ]
+    return "\n".join([*lines, _md_table(head, rows)]) + "\n"
 
 
 def findings(runs: Sequence[dict[str, Any]]) -> list[str]:
