@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 RETRIEVAL_COLUMNS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
@@ -24,41 +23,33 @@ def _rows(run: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [*run["sets"].items(), ("all (pooled)", run["overall"])]
 
 
+def _table(
+    title: str,
+    scores: Sequence[str],
+    latency: dict[str, Callable[[dict[str, Any]], str]],
+    run: dict[str, Any],
+) -> Table:
+    table = Table("set", "questions", "skipped", *scores, *latency, title=title)
+    for name, row in _rows(run):
+        counts = (str(row["questions"]), str(row.get("skipped", 0)))
+        cells = (f"{row[c]:.3f}" for c in scores)
+        table.add_row(name, *counts, *cells, *(cell(row) for cell in latency.values()))
+    return table
+
+
 def retrieval_table(run: dict[str, Any]) -> Table:
     """One retrieval run: a row per set and one over the pool."""
-    columns = ("set", "questions", "skipped", *RETRIEVAL_COLUMNS, "p50 ms", "p95 ms")
-    table = Table(*columns, title=run["label"])
-    for name, row in _rows(run):
-        table.add_row(
-            name,
-            str(row["questions"]),
-            str(row.get("skipped", 0)),
-            *(f"{row[c]:.3f}" for c in RETRIEVAL_COLUMNS),
-            f"{row['latency_ms']['p50']:.0f}",
-            f"{row['latency_ms']['p95']:.0f}",
-        )
-    return table
+    latency = {
+        "p50 ms": lambda row: f"{row['latency_ms']['p50']:.0f}",
+        "p95 ms": lambda row: f"{row['latency_ms']['p95']:.0f}",
+    }
+    return _table(run["label"], RETRIEVAL_COLUMNS, latency, run)
 
 
 def answer_table(result: dict[str, Any]) -> Table:
     """Answer quality: a row per set and one over every question."""
-    columns = ("set", "questions", "skipped", *ANSWER_COLUMNS, "p50 s")
-    table = Table(*columns, title=result.get("model", ""))
-    for name, row in _rows(result):
-        table.add_row(
-            name,
-            str(row["questions"]),
-            str(row.get("skipped", 0)),
-            *(f"{row[c]:.3f}" for c in ANSWER_COLUMNS),
-            f"{row['latency_s']['p50']:.1f}",
-        )
-    return table
-
-
-def print_tables(console: Console, tables: Sequence[Table]) -> None:
-    """Print tables one after another."""
-    for table in tables:
-        console.print(table)
+    latency = {"p50 s": lambda row: f"{row['latency_s']['p50']:.1f}"}
+    return _table(result.get("model", ""), ANSWER_COLUMNS, latency, result)
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
