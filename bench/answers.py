@@ -23,45 +23,24 @@ from typing import Any
 from bench.report import RESULTS, machine_line
 from bench.retrieval_pool import FILES, KB
 from bench.suite import REPO, running_suite
-from services.cli.evaluation.answer_eval import AnswerResult, ask_one, score_answers
-from services.cli.evaluation.corpus import fill_kb, prepare_kb
-from services.cli.evaluation.datasets import (
+from services.client import ChatOptions, GatewayClient
+from services.evaluation import (
+    AnswerResult,
     EvalSet,
     Question,
+    answer_markdown,
+    ask_one,
     default_datasets_dir,
+    fill_kb,
     load_squad,
+    prepare_kb,
     sample_set,
+    score_answers,
+    write_json,
 )
-from services.cli.evaluation.report import ANSWER_COLUMNS, write_json
-from services.common.client import ChatOptions, GatewayClient
 
 logger = logging.getLogger("bench.answers")
 DEFAULT_MODEL = REPO / "data" / "models" / "qwen2.5-0.5b-q4_k_m.gguf"
-
-
-def _markdown(report: dict[str, Any]) -> str:
-    head = ["set", "questions", "F1", "EM", "contains gold", "p50 s", "errors"]
-    rows = [*report["sets"].items(), ("all", report["overall"])]
-    lines = [
-        "# Answer quality (chat)",
-        "",
-        f"Model: `{report['model']}`. Machine: {report['machine']}. Knowledge base "
-        f"`{report['knowledge_base']}` (the pooled corpus of bench.retrieval_pool). Questions: "
-        f"{report['asked']} answered of a deterministic sample of {report['per_set']} per set "
-        f"(seed {report['seed']}), the sets taking turns; Chinese sets "
-        "scored with CMRC-style character F1/EM, English with SQuAD F1/EM; 'contains gold': the "
-        "reply contains a gold answer after normalisation.",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
-    for name, row in rows:
-        cells = [f"{row[c]:.3f}" for c in ANSWER_COLUMNS]
-        lat = f"{row['latency_s']['p50']:.1f}"
-        lines.append(
-            f"| {name} | {row['questions']} | {' | '.join(cells)} | {lat} | {row['errors']} |"
-        )
-    return "\n".join(lines) + "\n"
 
 
 def _blocks(sets: list[EvalSet], size: int) -> list[tuple[EvalSet, list[Question]]]:
@@ -79,7 +58,7 @@ def _write(args: argparse.Namespace, base: dict[str, Any], results: list[AnswerR
         **score_answers(results, sets),
     }
     write_json(args.out / "answers.json", report)
-    (args.out / "answers.md").write_text(_markdown(report))
+    (args.out / "answers.md").write_text(answer_markdown(report))
 
 
 def _earlier(path: Path, sets: list[EvalSet]) -> tuple[list[AnswerResult], str | None]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.suite import REPO
-from services.cli.evaluation.datasets import Question, load_squad
+from services.evaluation import Question, load_squad
 
 DATASETS = REPO.parent / "shared" / "datasets"
 CHINESE_SETS = ("cmrc2018_dev.json", "DRCD_dev.json", "xquad.zh.json")

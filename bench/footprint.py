@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from bench.report import RESULTS, machine, machine_line, write_results
+from bench.report import RESULTS, machine, machine_line, markdown_with_total, write_results
 from bench.suite import REPO, SuiteProcesses, ingest_test_files, suite_processes
 from llm_worker.model_files import ensure_bundled
 from services.common.settings import LLMSettings
@@ -45,7 +45,7 @@ QUESTIONS = [
 ]
 
 
-def _rollup(pid: int) -> dict[str, float]:
+def smaps_rollup(pid: int) -> dict[str, float]:
     """MB of the FIELDS from /proc/<pid>/smaps_rollup (Linux; PSS needs no psutil)."""
     values = dict.fromkeys(FIELDS, 0.0)
     try:
@@ -101,7 +101,7 @@ def measure(suite: SuiteProcesses) -> dict[str, dict[str, float]]:
     usage = {}
     for name, proc in suite.procs.items():
         pids = _tree(proc.pid)
-        values = [{**_rollup(pid), **_model_pages(pid)} for pid in pids]
+        values = [{**smaps_rollup(pid), **_model_pages(pid)} for pid in pids]
         summed = {f: sum(v[f] for v in values) for f in (*FIELDS, "Model_Rss", "Model_Pss")}
         summed["Own"] = summed["Pss"] - summed["Model_Pss"] + summed["Model_Rss"]
         usage[name] = {f: round(v, 1) for f, v in summed.items()}
@@ -167,13 +167,13 @@ def _suite_run(model: Path, max_tokens: int) -> dict[str, Any]:
 def _probe(model: Path, use_mmap: bool) -> dict[str, float]:
     """The llm engine alone in a fresh process, after loading and one short prompt."""
     code = (
-        "import json, sys, llama_cpp; from bench.footprint import _rollup; import os\n"
+        "import json, sys, llama_cpp; from bench.footprint import smaps_rollup; import os\n"
         "llm = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=int(sys.argv[2]), "
         "n_batch=int(sys.argv[3]), n_threads=int(sys.argv[4]), use_mmap=sys.argv[5] == '1', "
         "verbose=False)\n"
         "hello = [{'role': 'user', 'content': 'Hello'}]\n"
         "llm.create_chat_completion(messages=hello, max_tokens=4)\n"
-        "print(json.dumps(_rollup(os.getpid())))\n"
+        "print(json.dumps(smaps_rollup(os.getpid())))\n"
     )
     llm = LLMSettings()
     args = [str(model), str(llm.n_ctx), str(llm.n_batch), str(llm.n_threads), str(int(use_mmap))]
@@ -248,10 +248,8 @@ def _markdown(result: dict[str, Any]) -> str:
         "file mmapped the original pages stay resident beside the repacked copy, so the weights "
         f"are held twice. Reading the file instead (use_mmap=False, the default) saves "
         f"{saved:.0f} MB per llm worker, and the kernels run on the same repacked weights.",
-        "",
-        f"Whole run {result['total_s']:.0f} s.",
     ]
-    return "\n".join(lines)
+    return markdown_with_total(lines, result["total_s"])
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from bench.report import RESULTS, machine, machine_line, write_results
 from bench.suite import running_suite
 from ingestion.chunking import chunk_text
 from ingestion.loaders import load_text
-from services.common.client import GatewayClient
+from services.client import GatewayClient
 from services.common.embedding import Embedder, create_embedder
 from services.common.schemas import JobPublic, JobStage
 from services.common.settings import Settings

@@ -37,11 +37,11 @@ from bench.corpus import Corpus, build_corpus
 from bench.report import RESULTS, machine, machine_line, percentiles, write_results
 from bench.suite import REPO, running_suite
 from llm_worker.model_files import ensure_bundled
-from services.cli.evaluation.datasets import Question
-from services.common.client import GatewayClient
+from services.client import GatewayClient
 from services.common.embedding import create_embedder
 from services.common.schemas import JobStage
 from services.common.settings import EmbeddingSettings, LLMSettings, Settings
+from services.evaluation import Question
 
 KB = "bench-langchain"
 PROMPT = ChatPromptTemplate.from_messages(

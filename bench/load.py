@@ -23,7 +23,14 @@ from typing import Any
 
 import httpx
 
-from bench.report import RESULTS, machine, machine_line, percentiles, write_results
+from bench.report import (
+    RESULTS,
+    machine,
+    machine_line,
+    markdown_with_total,
+    percentiles,
+    write_results,
+)
 from bench.suite import REPO, SuiteProcesses, ingest_test_files, suite_processes
 from llm_worker.model_files import ensure_bundled
 from services.common.backend import create_backend
@@ -50,6 +57,8 @@ OVERLOAD_USERS = 16
 
 @dataclass
 class Chat:
+    """One chat as a simulated user saw it: status, whole time, first token, refusal."""
+
     status: int
     total_s: float
     ttft_s: float | None = None
@@ -247,10 +256,8 @@ def _markdown(result: dict[str, Any]) -> str:
         f"{over['refused_429']} refused with 429 `overloaded` (Retry-After set: "
         f"{over['refused_envelopes_ok']}) in {over['refused_latency_s']['p50'] * 1000:.0f} ms "
         f"p50 / {over['refused_latency_s']['p95'] * 1000:.0f} ms p95, errors {over['errors']}.",
-        "",
-        f"Whole run {result['total_s']:.0f} s.",
     ]
-    return "\n".join(lines)
+    return markdown_with_total(lines, result["total_s"])
 
 
 if __name__ == "__main__":

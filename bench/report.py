@@ -62,6 +62,11 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": statistics.median(values), "p95": cuts[94]}
 
 
+def markdown_with_total(lines: list[str], total_s: float) -> str:
+    """The summary's lines joined, closed by how long the whole run took."""
+    return "\n".join([*lines, "", f"Whole run {total_s:.0f} s."])
+
+
 def write_results(name: str, result: dict[str, Any], markdown: str, out: Path = RESULTS) -> None:
     """``out/<name>.json`` (with the machine added) and ``out/<name>.md``."""
     out.mkdir(parents=True, exist_ok=True)

@@ -21,17 +21,26 @@ from typing import Any
 
 from bench.retrieval_pool import FILES, RESULTS
 from bench.suite import REPO
-from retriever.fusion import reciprocal_rank_fusion
-from retriever.kb_index import KbIndex
-from retriever.rerank import E5Reranker, LexicalReranker, Reranker, ScoreFusionReranker
-from retriever.store import ChunkTexts
-from services.cli.evaluation.datasets import Question, default_datasets_dir, load_squad, sample_set
-from services.cli.evaluation.metrics import ranking_scores
-from services.common.chunks import ScoredChunk
+from retriever.offline import (
+    FusedHit,
+    Ranking,
+    Reranker,
+    SavedIndex,
+    fuse,
+    offline_reranker,
+    rerank_hits,
+)
 from services.common.embedding import UseEmbedder
+from services.evaluation import (
+    Question,
+    default_datasets_dir,
+    load_squad,
+    ranking_scores,
+    sample_set,
+)
 
 DEPTH = 40
-Ranker = Callable[[Question, Any, list[tuple[int, float]], list[tuple[int, float]]], list[int]]
+Ranker = Callable[[Question, Any, Ranking, Ranking], list[int]]
 
 
 def _dev_questions(datasets: Path, per_set: int) -> list[Question]:
@@ -62,43 +71,33 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=REPO / "data" / "bench-pool")
     parser.add_argument("--per-set", type=int, default=150)
     args = parser.parse_args()
-    kb = KbIndex.load(args.data_dir / "indexes" / "1")
+    kb = SavedIndex.load(args.data_dir / "indexes" / "1")
     assert kb is not None, "run bench.retrieval_pool first"
     db = sqlite3.connect(args.data_dir / "zhiku.db")
     names = dict(db.execute("SELECT id, filename FROM documents").fetchall())
-    texts = ChunkTexts(args.data_dir / "indexes" / "1")
     questions = _dev_questions(default_datasets_dir(REPO), args.per_set)
     vectors = UseEmbedder().embed([q.text for q in questions])
     rows = [
-        (q, v, kb.vectors.search(v, DEPTH), kb.keywords.search(q.text, DEPTH))
+        (q, v, kb.dense(v, DEPTH), kb.keyword(q.text, DEPTH))
         for q, v in zip(questions, vectors, strict=True)
     ]
 
-    def fused_scores(
-        dense: list[tuple[int, float]], keyword: list[tuple[int, float]]
-    ) -> list[tuple[int, float]]:
-        lists = [[c for c, _ in dense], [c for c, _ in keyword]]
-        return reciprocal_rank_fusion(lists)[:DEPTH]
+    def fused_scores(dense: Ranking, keyword: Ranking) -> Ranking:
+        return fuse([[c for c, _ in dense], [c for c, _ in keyword]])[:DEPTH]
 
-    def fused(dense: list[tuple[int, float]], keyword: list[tuple[int, float]]) -> list[int]:
+    def fused(dense: Ranking, keyword: Ranking) -> list[int]:
         return [c for c, _ in fused_scores(dense, keyword)]
 
     def reranked(reranker: Reranker) -> Ranker:
-        def rank(q: Question, v: Any, dense: Any, keyword: Any) -> list[int]:
+        def rank(q: Question, v: Any, dense: Ranking, keyword: Ranking) -> list[int]:
             ranked = fused_scores(dense, keyword)
             ids = [c for c, _ in ranked]
-            cos, bm25 = dict(kb.vectors.similarity(v, ids)), dict(keyword)
+            cos, bm25 = kb.similarity(v, ids), dict(keyword)
             hits = [
-                ScoredChunk(
-                    chunk_id=c,
-                    document_id=kb.documents[c],
-                    score=score,
-                    dense_score=cos.get(c),
-                    keyword_score=bm25.get(c),
-                )
+                FusedHit(c, kb.document_of(c), score, cos.get(c), bm25.get(c))
                 for c, score in ranked
             ]
-            return reranker.rerank(q.text, hits, texts.get(ids) if reranker.needs_text else {})
+            return rerank_hits(reranker, q.text, hits, kb.texts(ids) if reranker.needs_text else {})
 
         return rank
 
@@ -108,12 +107,12 @@ def main() -> None:
         "hybrid (RRF)": lambda q, v, d, k: fused(d, k),
     }
     for alpha in (0.5, 1.0, 1.5, 2.0, 3.0):
-        rankers[f"hybrid+fusion alpha={alpha}"] = reranked(ScoreFusionReranker(alpha))
-    rankers["hybrid+lexical"] = reranked(LexicalReranker())
-    rankers["hybrid+e5"] = reranked(E5Reranker())
+        rankers[f"hybrid+fusion alpha={alpha}"] = reranked(offline_reranker("fusion", alpha))
+    rankers["hybrid+lexical"] = reranked(offline_reranker("lexical"))
+    rankers["hybrid+e5"] = reranked(offline_reranker("e5"))
 
     def doc_name(chunk: int) -> str:
-        return str(names[kb.documents[chunk]])
+        return str(names[kb.document_of(chunk)])
 
     results = {}
     for label, rank in rankers.items():

@@ -19,17 +19,20 @@ from typing import Any
 
 from bench.report import RESULTS, machine_line
 from bench.suite import REPO, running_suite
-from services.cli.evaluation.corpus import fill_kb, prepare_kb
-from services.cli.evaluation.datasets import (
+from services.client import GatewayClient
+from services.evaluation import (
     EvalSet,
+    RetrievalConfig,
     default_datasets_dir,
+    fill_kb,
     load_squad,
+    prepare_kb,
+    retrieval_markdown,
     sample_set,
+    score_results,
+    search_all,
     simplified_variant,
 )
-from services.cli.evaluation.report import retrieval_markdown
-from services.cli.evaluation.retrieval_eval import RetrievalConfig, score_results, search_all
-from services.common.client import GatewayClient
 
 logger = logging.getLogger("bench.retrieval_pool")
 

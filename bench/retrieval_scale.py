@@ -32,19 +32,25 @@ from sqlalchemy import create_engine, insert
 
 from bench.report import RESULTS, machine_line, percentiles, write_results
 from bench.suite import REPO, running_suite
-from retriever.fusion import reciprocal_rank_fusion
-from retriever.keyword_index import KeywordIndex, term_counts
-from retriever.rerank import ScoreFusionReranker
-from retriever.vector_index import AnnConfig
-from services.cli.evaluation.datasets import default_datasets_dir, load_squad
-from services.common.chunks import ChunkIn, ScoredChunk
-from services.common.client import GatewayClient
+from retriever.offline import (
+    AnnConfig,
+    FusedHit,
+    KeywordIndex,
+    ann_config,
+    fuse,
+    offline_reranker,
+    rerank_hits,
+    term_counts,
+)
+from services.client import GatewayClient
+from services.common.chunks import ChunkIn
 from services.common.embedding import UseEmbedder
 from services.common.models import Chunk, Document
 from services.common.retriever_client import RetrieverClient
 from services.common.retriever_schemas import MAX_ITEMS_PER_REQUEST
 from services.common.schemas import KnowledgeBasePublic
 from services.common.settings import Settings
+from services.evaluation import default_datasets_dir, load_squad
 
 logger = logging.getLogger("bench.retrieval_scale")
 
@@ -129,6 +135,7 @@ class RawEngines:
 
     def __init__(self, corpus: Corpus, ann: AnnConfig) -> None:
         self.embedder = UseEmbedder()
+        self.reranker = offline_reranker("fusion")
         self.vectors = corpus.vectors
         self.exact = faiss.IndexFlatIP(corpus.vectors.shape[1])
         self.exact.add(corpus.vectors)
@@ -171,27 +178,21 @@ class RawEngines:
             return self.dense_ids(query, k)
         depth = max(k * 4, 20)
         if rerank:
-            order = ScoreFusionReranker().rerank(question, self._hybrid(question, query, depth), {})
-            return order[:k]
+            hits = self._hybrid(question, query, depth)
+            return rerank_hits(self.reranker, question, hits, {})[:k]
         return [hit.chunk_id for hit in self._hybrid(question, query, k)]
 
-    def _hybrid(self, question: str, query: NDArray[np.float32], k: int) -> list[ScoredChunk]:
+    def _hybrid(self, question: str, query: NDArray[np.float32], k: int) -> list[FusedHit]:
         depth = max(k * 4, 20)
         scores, ids = self.dense.search(query.reshape(1, -1), depth)
         dense = {int(i) + 1: float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
         keyword = dict(self.keywords.search(question, depth))
-        fused = reciprocal_rank_fusion([list(dense), list(keyword)])[:k]
+        fused = fuse([list(dense), list(keyword)])[:k]
         for chunk_id, _ in fused:
             if chunk_id not in dense:
                 dense[chunk_id] = float(self.vectors[chunk_id - 1] @ query)
         return [
-            ScoredChunk(
-                chunk_id=c,
-                document_id=(c - 1) // CHUNKS_PER_DOCUMENT + 1,
-                score=score,
-                dense_score=dense.get(c),
-                keyword_score=keyword.get(c),
-            )
+            FusedHit(c, (c - 1) // CHUNKS_PER_DOCUMENT + 1, score, dense.get(c), keyword.get(c))
             for c, score in fused
         ]
 
@@ -398,7 +399,7 @@ def main() -> None:
     corpus = build_corpus(args.datasets, args.chunks, args.pieces, args.queries)
     # The retriever's settings, so ZHIKU_RETRIEVAL__ANN_* given to this run reach both sides.
     retrieval = Settings().retrieval
-    ann = AnnConfig(retrieval.ann_min_vectors, retrieval.ann_nprobe, retrieval.ann_lists_per_sqrt)
+    ann = ann_config(retrieval)
     raw = RawEngines(corpus, ann)
     with tempfile.TemporaryDirectory(prefix="zhiku-retrieval-scale-") as tmp:
         data_dir = Path(tmp)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
 
-from services.common.client import GatewayClient
+from services.client import GatewayClient
 from services.common.db import upgrade_database
 from services.common.settings import Settings
 from services.launcher import free_port, start, stop, suite_commands, wait_ready

@@ -11,7 +11,7 @@ from frontend.i18n import language_picker, t
 from frontend.lab import lab_page
 from frontend.library import library_page
 from frontend.notices import show_error, show_not_ready, show_unreachable
-from services.common.client import GatewayError
+from services.client import GatewayError
 
 TITLE = "知库 Zhiku"
 STYLE = """<style>

@@ -11,7 +11,7 @@ from frontend.citations import render_actions, render_sources
 from frontend.i18n import t
 from frontend.notices import show_error
 from frontend.sidebar import render_sidebar
-from services.common.client import GatewayClient, GatewayError
+from services.client import GatewayClient, GatewayError
 from services.common.conversation_schemas import ConversationMessagePublic
 from services.common.schemas import ChatResponse
 
@@ -79,11 +79,11 @@ def _stream_answer(
     client: GatewayClient, kb: str, question: str, conversation_id: int
 ) -> ChatResponse | None:
     final: list[ChatResponse] = []
-    top_k, options = state.chat_options(conversation_id)
+    options = state.chat_options(conversation_id)
 
     def tokens() -> Iterator[str]:
         messages = [{"role": "user", "content": question}]
-        for item in client.chat_stream(kb, messages, top_k=top_k, options=options):
+        for item in client.chat_stream(kb, messages, options):
             if isinstance(item, ChatResponse):
                 final.append(item)
             else:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from frontend.i18n import t
 from frontend.notices import show_error
-from services.common.client import GatewayClient, GatewayError
+from services.client import GatewayClient, GatewayError
 from services.common.conversation_schemas import ConversationMessagePublic, FeedbackCreate
 from services.common.schemas import Citation
 

@@ -10,7 +10,7 @@ from frontend import state
 from frontend.i18n import t
 from frontend.notices import show_error
 from frontend.sidebar import pick_kb
-from services.common.client import GatewayError
+from services.client import GatewayError
 from services.common.schemas import ChunkHit, SearchMode
 
 RESULT_KEY = "lab_result"

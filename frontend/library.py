@@ -6,9 +6,9 @@ import streamlit as st
 
 from frontend import state
 from frontend.i18n import t
-from frontend.notices import show_error
+from frontend.notices import fetched, show_error, show_rows
 from frontend.sidebar import pick_kb
-from services.common.client import (
+from services.client import (
     FINISHED_STAGES,
     SUPPORTED_EXTENSIONS,
     GatewayClient,
@@ -110,10 +110,8 @@ def _upload(client: GatewayClient, kb: str) -> None:
 
 def _jobs(client: GatewayClient, kb: str) -> None:
     st.subheader(t("jobs"))
-    try:
-        jobs = client.list_jobs(kb)[:JOBS_SHOWN]
-    except GatewayError as err:
-        show_error(err, client.base_url)
+    jobs = fetched(client, lambda: client.list_jobs(kb)[:JOBS_SHOWN])
+    if jobs is None:
         return
     running = any(job.stage not in FINISHED_STAGES for job in jobs)
     # Poll only while something runs; the last job finishing refreshes the whole page.
@@ -121,16 +119,13 @@ def _jobs(client: GatewayClient, kb: str) -> None:
 
 
 def _jobs_table(client: GatewayClient, kb: str, was_running: bool) -> None:
-    try:
-        jobs = client.list_jobs(kb)[:JOBS_SHOWN]
-    except GatewayError as err:
-        show_error(err, client.base_url)
-        return
-    if not jobs:
-        st.caption(t("jobs_none"))
-    for job in jobs:
-        _job_row(client, job)
-    if was_running and all(job.stage in FINISHED_STAGES for job in jobs):
+    jobs = show_rows(
+        client,
+        lambda: client.list_jobs(kb)[:JOBS_SHOWN],
+        lambda job: _job_row(client, job),
+        "jobs_none",
+    )
+    if jobs is not None and was_running and all(job.stage in FINISHED_STAGES for job in jobs):
         st.rerun()
 
 
@@ -167,10 +162,8 @@ def human_size(size: int) -> str:
 
 
 def _documents(client: GatewayClient, kb: str) -> None:
-    try:
-        documents = client.list_documents(kb).data
-    except GatewayError as err:
-        show_error(err, client.base_url)
+    documents = fetched(client, lambda: client.list_documents(kb).data)
+    if documents is None:
         return
     st.subheader(t("documents", n=len(documents)))
     if not documents:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
 import streamlit as st
 
 from frontend.i18n import t
-from services.common.client import GatewayError
+from services.client import GatewayClient, GatewayError
 from services.common.schemas import HealthPublic
 
 AUTH_STATUSES = (401, 403)
+T = TypeVar("T")
 
 
 def show_unreachable(url: str, detail: str = "") -> None:
@@ -50,3 +54,32 @@ def show_error(err: GatewayError, url: str = "") -> None:
         st.info(f"{t('loading')}\n\n`{err.error}`", icon=":material/hourglass_top:")
     else:
         st.error(f"{err.error_type}: {err.error}", icon=":material/error:")
+
+
+def fetched(client: GatewayClient, fetch: Callable[[], T]) -> T | None:
+    """What ``fetch`` gets from the gateway, or None once the gateway's error is shown."""
+    try:
+        return fetch()
+    except GatewayError as err:
+        show_error(err, client.base_url)
+        return None
+
+
+def show_rows(
+    client: GatewayClient,
+    fetch: Callable[[], Sequence[T]],
+    row: Callable[[T], None],
+    empty: str,
+) -> Sequence[T] | None:
+    """Draw each fetched item with ``row`` (the caption ``empty`` when there is none).
+
+    None once the gateway's error is shown.
+    """
+    items = fetched(client, fetch)
+    if items is None:
+        return None
+    if not items:
+        st.caption(t(empty))
+    for item in items:
+        row(item)
+    return items

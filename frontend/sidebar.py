@@ -6,8 +6,8 @@ import streamlit as st
 
 from frontend import state
 from frontend.i18n import t
-from frontend.notices import show_error
-from services.common.client import GatewayClient, GatewayError
+from frontend.notices import show_error, show_rows
+from services.client import GatewayClient, GatewayError
 from services.common.conversation_schemas import ConversationPublic
 
 
@@ -46,15 +46,12 @@ def render_sidebar(client: GatewayClient) -> str | None:
 
 
 def _conversation_list(client: GatewayClient, kb: str) -> None:
-    try:
-        conversations = client.list_conversations(kb).data
-    except GatewayError as err:
-        show_error(err, client.base_url)
-        return
-    if not conversations:
-        st.caption(t("history_none"))
-    for conv in conversations:
-        _conversation_row(client, conv)
+    show_rows(
+        client,
+        lambda: client.list_conversations(kb).data,
+        lambda conv: _conversation_row(client, conv),
+        "history_none",
+    )
 
 
 def _conversation_row(client: GatewayClient, conv: ConversationPublic) -> None:

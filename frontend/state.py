@@ -6,7 +6,7 @@ import os
 
 import streamlit as st
 
-from services.common.client import DEFAULT_GATEWAY_URL, ChatOptions, GatewayClient
+from services.client import DEFAULT_GATEWAY_URL, ChatOptions, GatewayClient
 from services.common.schemas import SearchMode
 
 CLIENT_KEY = "client"
@@ -69,16 +69,16 @@ def init_settings() -> None:
         st.session_state.setdefault(key, value)
 
 
-def chat_options(conversation_id: int | None) -> tuple[int, ChatOptions]:
-    """Top-k and the other per-request settings from the sidebar."""
+def chat_options(conversation_id: int | None) -> ChatOptions:
+    """The per-request chat settings from the sidebar."""
     init_settings()
     mode = st.session_state[MODE_KEY]
     prompt = str(st.session_state[SYSTEM_PROMPT_KEY] or "").strip()
-    options = ChatOptions(
+    return ChatOptions(
+        top_k=int(st.session_state[TOP_K_KEY]),
         mode=mode if mode in MODES else None,
         temperature=float(st.session_state[TEMPERATURE_KEY]),
         max_tokens=int(st.session_state[MAX_TOKENS_KEY]),
         system_prompt=prompt or None,
         conversation_id=conversation_id,
     )
-    return int(st.session_state[TOP_K_KEY]), options

@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 
 from services.cli.output import console
-from services.common.client import GatewayClient
+from services.client import ChatOptions, GatewayClient
 from services.common.schemas import ChatResponse
 
 QUOTE_CHARS = 160
@@ -18,7 +18,7 @@ def ask_question(
     """Print the answer (token by token when streaming), then the sources; return the answer."""
     messages = [{"role": "user", "content": question}]
     if not stream:
-        reply = client.chat(kb, messages, top_k=top_k)
+        reply = client.chat(kb, messages, ChatOptions(top_k=top_k))
         typer.echo(reply.answer)
     else:
         reply = _stream(client, kb, messages, top_k)
@@ -30,7 +30,7 @@ def _stream(
     client: GatewayClient, kb: str, messages: list[dict[str, str]], top_k: int | None
 ) -> ChatResponse:
     streamed: list[str] = []
-    for item in client.chat_stream(kb, messages, top_k=top_k):
+    for item in client.chat_stream(kb, messages, ChatOptions(top_k=top_k)):
         if isinstance(item, ChatResponse):
             typer.echo("")
             if "".join(streamed).strip() != item.answer.strip():

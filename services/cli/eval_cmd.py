@@ -7,13 +7,22 @@ from typing import Annotated
 
 import typer
 
-from services.cli.evaluation.answer_eval import ask_all, score_answers
-from services.cli.evaluation.report import answer_table, retrieval_table, write_json
-from services.cli.evaluation.retrieval_eval import RetrievalConfig, score_results, search_all
-from services.cli.evaluation.runner import counting, ensure_corpus, load_sets
 from services.cli.output import console, gateway_errors
-from services.common.client import GatewayClient
+from services.client import GatewayClient
 from services.common.schemas import SearchMode
+from services.evaluation import (
+    RetrievalConfig,
+    answer_table,
+    ask_all,
+    counting,
+    ensure_corpus,
+    load_sets,
+    retrieval_table,
+    score_answers,
+    score_results,
+    search_all,
+    write_json,
+)
 
 eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_help=True)
 

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextC
 from rich.table import Table
 
 from services.cli.output import console, err_console, fail
-from services.common.client import SUPPORTED_EXTENSIONS, GatewayClient, GatewayError
+from services.client import SUPPORTED_EXTENSIONS, GatewayClient, GatewayError
 from services.common.schemas import JobPublic, JobStage
 
 # Keeps one multipart request well under the gateway's upload limit.

@@ -15,7 +15,7 @@ from services.cli.eval_cmd import eval_app
 from services.cli.ingest import ingest_paths
 from services.cli.keys import keys_app
 from services.cli.output import console, gateway_errors
-from services.common.client import DEFAULT_GATEWAY_URL, GatewayClient
+from services.client import DEFAULT_GATEWAY_URL, GatewayClient
 
 app = typer.Typer(
     name="zhiku",

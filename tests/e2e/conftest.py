@@ -6,7 +6,8 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +17,14 @@ import pytest
 
 from llm_worker.model_files import ensure_bundled
 from services.common.db import upgrade_database
-from services.common.schemas import JobPublic
+from services.common.schemas import ChunkHit, JobPublic, SearchResponse, UploadAccepted
 from services.common.settings import Settings
 from services.launcher import free_port, start, stop, suite_commands, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
+DATA = REPO / "tests" / "data"
+FilePart = tuple[str, tuple[str, bytes, str]]
 
 
 def wait_jobs(client: httpx.Client, ids: list[str], timeout_s: float = 240) -> list[JobPublic]:
@@ -33,6 +36,25 @@ def wait_jobs(client: httpx.Client, ids: list[str], timeout_s: float = 240) -> l
             return jobs
         time.sleep(0.5)
     raise AssertionError(f"jobs still running after {timeout_s:.0f} s: nothing may stay pending")
+
+
+def upload_and_wait(
+    client: httpx.Client, kb: str, files: Sequence[FilePart], timeout_s: float = 240
+) -> tuple[UploadAccepted, dict[str, JobPublic]]:
+    """One upload (answered 202), and each accepted file's job once finished, by filename."""
+    response = client.post(f"/api/v1/knowledge-bases/{kb}/documents", files=list(files))
+    assert response.status_code == 202, response.text
+    accepted = UploadAccepted.model_validate(response.json())
+    jobs = wait_jobs(client, [job.id for job in accepted.jobs], timeout_s)
+    return accepted, {job.filename: job for job in jobs}
+
+
+def top_hit(client: httpx.Client, kb: str, query: str, top_k: int) -> ChunkHit:
+    """The best hit of POST /api/v1/search, which must answer 200 with at least one hit."""
+    body = {"knowledge_base": kb, "query": query, "top_k": top_k}
+    response = client.post("/api/v1/search", json=body)
+    assert response.status_code == 200, response.text
+    return SearchResponse.model_validate(response.json()).hits[0]
 
 
 @dataclass
@@ -116,16 +138,31 @@ def _stop_suite(suite: RunningSuite, procs: dict[str, subprocess.Popen[bytes]], 
         (ARTIFACTS / f"{tag}-{log.name}").write_bytes(log.read_bytes())
 
 
+@contextmanager
+def suite_running(
+    tmp_path_factory: pytest.TempPathFactory,
+    small_model: Path,
+    tag: str,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+) -> Iterator[RunningSuite]:
+    """A suite in a fresh data folder (embedded SQLite and queue unless URLs are given);
+    stopped on exit, its logs kept under test-artifacts/ with ``tag``."""
+    data_dir = tmp_path_factory.mktemp(f"{tag}-data")
+    suite, procs = _start_suite(data_dir, small_model, database_url, redis_url)
+    try:
+        yield suite
+    finally:
+        _stop_suite(suite, procs, tag)
+
+
 @pytest.fixture(scope="session")
 def running_suite(
     tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redis_url: str, small_model: Path
 ) -> Iterator[RunningSuite]:
     """The deployed shape: Celery workers on Redis, PostgreSQL."""
-    suite, procs = _start_suite(
-        tmp_path_factory.mktemp("suite-data"), small_model, postgres_url, redis_url
-    )
-    yield suite
-    _stop_suite(suite, procs, "suite")
+    with suite_running(tmp_path_factory, small_model, "suite", postgres_url, redis_url) as suite:
+        yield suite
 
 
 @pytest.fixture(scope="session")
@@ -133,9 +170,8 @@ def embedded_suite(
     tmp_path_factory: pytest.TempPathFactory, small_model: Path
 ) -> Iterator[RunningSuite]:
     """What `make run` starts with no configuration: SQLite and the embedded queue."""
-    suite, procs = _start_suite(tmp_path_factory.mktemp("embedded-data"), small_model, None, None)
-    yield suite
-    _stop_suite(suite, procs, "embedded")
+    with suite_running(tmp_path_factory, small_model, "embedded") as suite:
+        yield suite
 
 
 @dataclass

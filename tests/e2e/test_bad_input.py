@@ -10,9 +10,9 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
-from services.common.schemas import JobPublic, SearchResponse, UploadAccepted
+from services.common.schemas import JobPublic, UploadAccepted
 from tests.data.broken.make_broken import single_line
-from tests.e2e.conftest import RunningSuite, _start_suite, _stop_suite, wait_jobs
+from tests.e2e.conftest import RunningSuite, suite_running, top_hit, upload_and_wait
 
 pytestmark = pytest.mark.e2e
 
@@ -31,11 +31,7 @@ def broken_batch(running_suite: RunningSuite) -> tuple[UploadAccepted, dict[str,
     files["huge_line.txt"] = single_line(10 * 2**20)  # over the suite's 2 MB limit
     files["long_line.txt"] = single_line(30_000)
     parts = [("files", (name, body, "application/octet-stream")) for name, body in files.items()]
-    response = client.post(f"/api/v1/knowledge-bases/{KB}/documents", files=parts)
-    assert response.status_code == 202, response.text
-    accepted = UploadAccepted.model_validate(response.json())
-    jobs = wait_jobs(client, [job.id for job in accepted.jobs])
-    return accepted, {job.filename: job for job in jobs}
+    return upload_and_wait(client, KB, parts)
 
 
 def test_each_broken_file_gets_a_clear_error_and_the_rest_lands(
@@ -76,11 +72,7 @@ def test_legacy_encodings_and_line_endings_are_searchable_as_written(
     filename: str,
     text: str,
 ) -> None:
-    response = running_suite.client.post(
-        "/api/v1/search", json={"knowledge_base": KB, "query": query, "top_k": 3}
-    )
-    assert response.status_code == 200, response.text
-    top = SearchResponse.model_validate(response.json()).hits[0]
+    top = top_hit(running_suite.client, KB, query, top_k=3)
     assert top.document_name == filename
     assert text in top.text
     assert "\r" not in top.text
@@ -91,9 +83,8 @@ def fuzzed_suite(
     tmp_path_factory: pytest.TempPathFactory, small_model: Path
 ) -> Iterator[RunningSuite]:
     """A suite of its own: fuzzing creates keys and deletes things other tests rely on."""
-    suite, procs = _start_suite(tmp_path_factory.mktemp("fuzz-data"), small_model, None, None)
-    yield suite
-    _stop_suite(suite, procs, "fuzz")
+    with suite_running(tmp_path_factory, small_model, "fuzz") as suite:
+        yield suite
 
 
 def test_the_openapi_schema_holds_under_fuzzing(fuzzed_suite: RunningSuite) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,13 +20,11 @@ from services.common.schemas import (
     ChunkPublic,
     JobPublic,
     KnowledgeBasePublic,
-    UploadAccepted,
 )
-from tests.e2e.conftest import RunningSuite, wait_jobs
+from tests.e2e.conftest import DATA, RunningSuite, upload_and_wait, wait_jobs
 
 pytestmark = pytest.mark.e2e
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 KB = "e2e-conversations"
 QUESTION = "天工X7 的 PP 棉滤芯多久更换一次？"
 
@@ -41,10 +38,7 @@ def jobs(running_suite: RunningSuite) -> dict[str, JobPublic]:
         ("files", ("zh_manual.md", (DATA / "zh_manual.md").read_bytes(), "text/markdown")),
         ("files", ("corrupt.pdf", (DATA / "corrupt.pdf").read_bytes(), "application/pdf")),
     ]
-    response = client.post(f"/api/v1/knowledge-bases/{KB}/documents", files=files)
-    assert response.status_code == 202, response.text
-    accepted = UploadAccepted.model_validate(response.json())
-    return {job.filename: job for job in wait_jobs(client, [j.id for j in accepted.jobs])}
+    return upload_and_wait(client, KB, files)[1]
 
 
 def _chat(client: httpx.Client, conversation_id: int, question: str) -> ChatResponse:

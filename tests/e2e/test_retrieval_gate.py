@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli.evaluation.datasets import default_datasets_dir
+from services.evaluation import default_datasets_dir
 from tests.e2e.conftest import RunningSuite
 
 pytestmark = pytest.mark.e2e

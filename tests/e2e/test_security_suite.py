@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from services.common.client import GatewayClient, GatewayError
+from services.client import GatewayClient, GatewayError
 from tests.e2e.conftest import KeyedSuite, wait_jobs
 
 pytestmark = pytest.mark.e2e

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,11 +17,10 @@ from services.common.schemas import (
     SearchResponse,
     UploadAccepted,
 )
-from tests.e2e.conftest import RunningSuite, wait_jobs
+from tests.e2e.conftest import DATA, RunningSuite, top_hit, upload_and_wait, wait_jobs
 
 pytestmark = pytest.mark.e2e
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 KB = "e2e-manuals"
 
 
@@ -42,9 +40,7 @@ def filled_kb(running_suite: RunningSuite) -> dict[str, JobPublic]:
         ("files", ("tool.exe", b"MZ\x90\x00" * 64, "application/octet-stream")),
         ("files", ("huge.txt", b"a" * (3 * 2**20), "text/plain")),
     ]
-    response = client.post(f"/api/v1/knowledge-bases/{KB}/documents", files=files)
-    assert response.status_code == 202, response.text
-    accepted = UploadAccepted.model_validate(response.json())
+    accepted, jobs = upload_and_wait(client, KB, files, timeout_s=180)
     rejected = {r.filename: r.error_type for r in accepted.rejected}
     assert rejected == {
         "empty.txt": "empty_input",
@@ -52,8 +48,7 @@ def filled_kb(running_suite: RunningSuite) -> dict[str, JobPublic]:
         "tool.exe": "unsupported_file_type",
         "huge.txt": "payload_too_large",
     }
-    jobs = wait_jobs(client, [j.id for j in accepted.jobs], timeout_s=180)
-    return {job.filename: job for job in jobs}
+    return jobs
 
 
 def test_good_files_are_indexed_and_the_corrupt_one_fails_with_a_reason(
@@ -100,11 +95,7 @@ def test_search_ranks_the_answering_chunk_first(
     document: str,
     fact: str,
 ) -> None:
-    response = running_suite.client.post(
-        "/api/v1/search", json={"knowledge_base": KB, "query": query, "top_k": 5}
-    )
-    assert response.status_code == 200, response.text
-    top = SearchResponse.model_validate(response.json()).hits[0]
+    top = top_hit(running_suite.client, KB, query, top_k=5)
     assert top.document_name == document
     assert fact in top.text
 

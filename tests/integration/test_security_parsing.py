@@ -18,11 +18,12 @@ from pypdf import PdfWriter
 
 from ingestion.loaders import load_text
 from ingestion.pipeline import IngestionContext
+from services.common.chunks import ChunkIn
 from services.common.db import make_engine, make_sessionmaker, upgrade_database
 from services.common.errors import DocumentParseError, PayloadTooLargeError
 from services.common.filetypes import CONTENT_TYPES
 from services.common.models import Document, Job, KnowledgeBase
-from services.common.retriever_client import IndexItem, RetrieverClient
+from services.common.retriever_client import RetrieverClient
 from services.common.settings import ParsingSettings, Settings
 from tests.data.pathological import PATHOLOGICAL, write_pathological
 
@@ -118,7 +119,7 @@ class FakeEmbedder:
 
 
 class FakeRetriever:
-    def add(self, kb_id: int, model: str, dim: int, items: list[IndexItem]) -> int:
+    def add(self, kb_id: int, model: str, dim: int, items: list[ChunkIn]) -> int:
         return len(items)
 
     def delete(self, kb_id: int, chunk_ids: list[int]) -> None:

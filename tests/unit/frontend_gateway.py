@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from services.common.client import GatewayClient
+from services.client import GatewayClient
 
 NOW = "2026-01-02T03:04:05Z"
 KB = {
@@ -68,6 +68,21 @@ def job(job_id: str, stage: str, progress: float, error: str | None = None) -> d
         "error_type": "document_parse_error" if error else None,
         "created_at": NOW,
         "updated_at": NOW,
+    }
+
+
+def conversation(
+    conversation_id: int, title: str, messages: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A saved conversation of the knowledge base with its messages, as the gateway returns it."""
+    return {
+        "id": conversation_id,
+        "knowledge_base": "手册",
+        "title": title,
+        "message_count": len(messages or []),
+        "created_at": NOW,
+        "updated_at": NOW,
+        "messages": list(messages or []),
     }
 
 
@@ -153,15 +168,7 @@ class FakeGateway:
         tail = path.removeprefix("/api/v1/conversations").strip("/")
         if not tail and method == "POST":
             new_id = len(self.conversations) + 1
-            conv = {
-                "id": new_id,
-                "knowledge_base": "手册",
-                "title": body["title"] or "New chat",
-                "message_count": 0,
-                "created_at": NOW,
-                "updated_at": NOW,
-                "messages": [],
-            }
+            conv = conversation(new_id, body["title"] or "New chat")
             self.conversations[new_id] = conv
             return httpx.Response(201, json=conv)
         if not tail:

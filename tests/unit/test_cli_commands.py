@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from services.cli.ingest import batches, collect_files
 from services.cli.main import app
-from services.common.client import GatewayClient
+from services.client import GatewayClient
 
 NOW = "2026-01-02T03:04:05Z"
 runner = CliRunner()

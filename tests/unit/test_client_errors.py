@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from services.common.client import GatewayClient, GatewayError
+from services.client import GatewayClient, GatewayError
 from services.common.schemas import JobStage
 
 NOW = "2026-01-02T03:04:05Z"

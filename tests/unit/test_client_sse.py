@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from services.common.client import GatewayClient, GatewayError, parse_sse
+from services.client import ChatOptions, GatewayClient, GatewayError, parse_sse
 from services.common.schemas import ChatResponse
 
 END = {
@@ -63,7 +63,11 @@ def test_parse_sse_yields_a_last_event_without_trailing_blank_line() -> None:
 def test_chat_stream_yields_tokens_then_the_final_response(sep: str) -> None:
     body = sse(("token", {"text": "知库"}), ("token", {"text": "支持"}), ("end", END), sep=sep)
     client, seen = streaming_client(body)
-    items = list(client.chat_stream("手册", [{"role": "user", "content": "支持什么？"}], top_k=3))
+    items = list(
+        client.chat_stream(
+            "手册", [{"role": "user", "content": "支持什么？"}], ChatOptions(top_k=3)
+        )
+    )
     assert items[:2] == ["知库", "支持"]
     assert isinstance(items[2], ChatResponse)
     assert items[2].citations[0].document_name == "intro.md"

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from services.cli.evaluation.datasets import (
+from services.evaluation.datasets import (
     default_datasets_dir,
     load_squad,
     sample_set,
     set_name_for,
     simplified_variant,
 )
-from services.cli.evaluation.report import retrieval_markdown
-from services.cli.evaluation.retrieval_eval import (
+from services.evaluation.report import retrieval_markdown
+from services.evaluation.retrieval_eval import (
     QuestionResult,
     RetrievalConfig,
     ranked_documents,

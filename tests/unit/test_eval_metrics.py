@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from services.cli.evaluation.metrics import (
+from services.evaluation.metrics import (
     answer_scores,
     cmrc_em,
     cmrc_f1,

@@ -9,9 +9,9 @@ from streamlit.testing.v1 import AppTest
 
 from frontend.citations import chip_label, highlight
 from frontend.i18n import CATALOGUE
-from services.common.client import GatewayClient
+from services.client import GatewayClient
 from services.common.schemas import Citation
-from tests.unit.frontend_gateway import CITATION, NOW, FakeGateway
+from tests.unit.frontend_gateway import CITATION, NOW, FakeGateway, conversation
 
 APP = str(Path(__file__).resolve().parents[2] / "frontend" / "app.py")
 
@@ -83,14 +83,10 @@ def test_a_first_question_opens_a_saved_chat_and_shows_sources() -> None:
 
 def test_a_past_chat_resumes_with_its_history_and_settings() -> None:
     gateway = FakeGateway()
-    gateway.conversations[7] = {
-        "id": 7,
-        "knowledge_base": "手册",
-        "title": "旧对话",
-        "message_count": 2,
-        "created_at": NOW,
-        "updated_at": NOW,
-        "messages": [
+    gateway.conversations[7] = conversation(
+        7,
+        "旧对话",
+        [
             {"id": 1, "role": "user", "content": "旧问题", "created_at": NOW},
             {
                 "id": 2,
@@ -100,7 +96,7 @@ def test_a_past_chat_resumes_with_its_history_and_settings() -> None:
                 "created_at": NOW,
             },
         ],
-    }
+    )
     at = run_app(gateway.client())
     at.sidebar.button(key="conv-7").click().run()
     assert not at.exception
@@ -120,15 +116,7 @@ def test_a_past_chat_resumes_with_its_history_and_settings() -> None:
 
 def test_rename_and_delete_a_past_chat() -> None:
     gateway = FakeGateway()
-    gateway.conversations[3] = {
-        "id": 3,
-        "knowledge_base": "手册",
-        "title": "甲",
-        "message_count": 0,
-        "created_at": NOW,
-        "updated_at": NOW,
-        "messages": [],
-    }
+    gateway.conversations[3] = conversation(3, "甲")
     at = run_app(gateway.client())
     at.sidebar.text_input(key="conv-title-3").set_value("乙")
     at.sidebar.button(key="conv-rename-3").click().run()

@@ -78,14 +78,18 @@ def _lcs_len(a: Sequence[str], b: Sequence[str]) -> int:
     return best
 
 
+def _f1(common: int, predicted: int, gold: int) -> float:
+    """F1 of ``common`` units shared by a prediction and a gold answer of the given lengths."""
+    if common == 0:
+        return 0.0
+    precision, recall = common / predicted, common / gold
+    return 2 * precision * recall / (precision + recall)
+
+
 def cmrc_f1(prediction: str, gold: str) -> float:
     """Character F1 over the longest common substring, as the CMRC 2018 script scores it."""
     pred, ref = _zh_chars(prediction), _zh_chars(gold)
-    common = _lcs_len(pred, ref)
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
+    return _f1(_lcs_len(pred, ref), len(pred), len(ref))
 
 
 def cmrc_em(prediction: str, gold: str) -> float:
@@ -105,11 +109,7 @@ def _squad_tokens(text: str) -> list[str]:
 def squad_f1(prediction: str, gold: str) -> float:
     """Token F1 after SQuAD's normalisation (lowercase, no punctuation or articles)."""
     pred, ref = _squad_tokens(prediction), _squad_tokens(gold)
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
+    return _f1(sum((Counter(pred) & Counter(ref)).values()), len(pred), len(ref))
 
 
 def squad_em(prediction: str, gold: str) -> float:

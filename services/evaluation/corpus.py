@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from services.cli.evaluation.datasets import Paragraph
-from services.common.client import FINISHED_STAGES, GatewayClient, GatewayError
+from services.client import FINISHED_STAGES, GatewayClient, GatewayError
 from services.common.schemas import DocumentStatus, JobStage
+from services.evaluation.datasets import Paragraph
 
 logger = logging.getLogger(__name__)
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 RETRIEVAL_COLUMNS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
@@ -24,37 +23,33 @@ def _rows(run: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [*run["sets"].items(), ("all (pooled)", run["overall"])]
 
 
+def _table(
+    title: str,
+    scores: Sequence[str],
+    latency: dict[str, Callable[[dict[str, Any]], str]],
+    run: dict[str, Any],
+) -> Table:
+    table = Table("set", "questions", "skipped", *scores, *latency, title=title)
+    for name, row in _rows(run):
+        counts = (str(row["questions"]), str(row.get("skipped", 0)))
+        cells = (f"{row[c]:.3f}" for c in scores)
+        table.add_row(name, *counts, *cells, *(cell(row) for cell in latency.values()))
+    return table
+
+
 def retrieval_table(run: dict[str, Any]) -> Table:
     """One retrieval run: a row per set and one over the pool."""
-    table = Table("set", "questions", *RETRIEVAL_COLUMNS, "p50 ms", "p95 ms", title=run["label"])
-    for name, row in _rows(run):
-        table.add_row(
-            name,
-            str(row["questions"]),
-            *(f"{row[c]:.3f}" for c in RETRIEVAL_COLUMNS),
-            f"{row['latency_ms']['p50']:.0f}",
-            f"{row['latency_ms']['p95']:.0f}",
-        )
-    return table
+    latency = {
+        "p50 ms": lambda row: f"{row['latency_ms']['p50']:.0f}",
+        "p95 ms": lambda row: f"{row['latency_ms']['p95']:.0f}",
+    }
+    return _table(run["label"], RETRIEVAL_COLUMNS, latency, run)
 
 
 def answer_table(result: dict[str, Any]) -> Table:
     """Answer quality: a row per set and one over every question."""
-    table = Table("set", "questions", *ANSWER_COLUMNS, "p50 s", title=result.get("model", ""))
-    for name, row in _rows(result):
-        table.add_row(
-            name,
-            str(row["questions"]),
-            *(f"{row[c]:.3f}" for c in ANSWER_COLUMNS),
-            f"{row['latency_s']['p50']:.1f}",
-        )
-    return table
-
-
-def print_tables(console: Console, tables: Sequence[Table]) -> None:
-    """Print tables one after another."""
-    for table in tables:
-        console.print(table)
+    latency = {"p50 s": lambda row: f"{row['latency_s']['p50']:.1f}"}
+    return _table(result.get("model", ""), ANSWER_COLUMNS, latency, result)
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -87,7 +82,7 @@ def retrieval_markdown(report: dict[str, Any]) -> str:
         f"{report['seed']}) of {report['questions_per_set']} per set, searched against the full "
         "pool: " + ", ".join(f"{k} {v}" for k, v in report["questions"].items()) + ". "
         "`drcd-t2s` is the DRCD (Traditional) sample converted to Simplified with OpenCC; it is "
-        "not counted in the pooled row.",
+        "not counted in the pooled row." + _skipped_sentence(runs[0]["sets"] if runs else {}),
         "",
         "Ranked list: the documents of the top 10 chunks, in order of their first chunk.",
         "",
@@ -109,6 +104,43 @@ def retrieval_markdown(report: dict[str, Any]) -> str:
     parts += ["", "## Ingestion", "", "```", json.dumps(report["ingestion"], indent=1), "```"]
     parts += report.get("notes", [])
     return "\n".join(parts) + "\n"
+
+
+def _skipped_sentence(sets: dict[str, dict[str, Any]]) -> str:
+    # Reports written before malformed rows were counted have no "skipped".
+    if not any("skipped" in row for row in sets.values()):
+        return ""
+    counts = ", ".join(f"{name} {row.get('skipped', 0)}" for name, row in sets.items())
+    return f" Malformed rows skipped (empty question, no answer or empty paragraph): {counts}."
+
+
+def answer_markdown(report: dict[str, Any]) -> str:
+    """Answer quality as Markdown: a row per set and one over every question."""
+    head = ["set", "questions", "skipped", "F1", "EM", "contains gold", "p50 s", "errors"]
+    lines = [
+        "# Answer quality (chat)",
+        "",
+        f"Model: `{report['model']}`. Machine: {report['machine']}. Knowledge base "
+        f"`{report['knowledge_base']}` (the pooled corpus of bench.retrieval_pool). Questions: "
+        f"{report['asked']} answered of a deterministic sample of {report['per_set']} per set "
+        f"(seed {report['seed']}), the sets taking turns; Chinese sets "
+        "scored with CMRC-style character F1/EM, English with SQuAD F1/EM; 'contains gold': the "
+        "reply contains a gold answer after normalisation; 'skipped': malformed rows of the "
+        "dataset file (empty question, no answer or empty paragraph), left out.",
+        "",
+    ]
+    rows = [
+        [
+            name,
+            str(row["questions"]),
+            str(row.get("skipped", 0)),
+            *(f"{row[c]:.3f}" for c in ANSWER_COLUMNS),
+            f"{row['latency_s']['p50']:.1f}",
+            str(row["errors"]),
+        ]
+        for name, row in [*report["sets"].items(), ("all", report["overall"])]
+    ]
+    return "\n".join([*lines, _md_table(head, rows)]) + "\n"
 
 
 def findings(runs: Sequence[dict[str, Any]]) -> list[str]:

@@ -8,10 +8,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.cli.evaluation.datasets import EvalSet, Question
-from services.cli.evaluation.metrics import latency_ms, ranking_scores
-from services.common.client import GatewayClient, GatewayError
+from services.client import GatewayClient, GatewayError
 from services.common.schemas import SearchMode, SearchResponse
+from services.evaluation.datasets import EvalSet, Question
+from services.evaluation.metrics import latency_ms, ranking_scores
 
 logger = logging.getLogger(__name__)
 
@@ -98,15 +98,22 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, Any]:
 def score_results(
     results: Sequence[QuestionResult], sets: Sequence[EvalSet], config: RetrievalConfig
 ) -> dict[str, Any]:
-    """Scores per set and over all questions of the pool (each question weighs the same)."""
+    """Scores per set and over all questions of the pool (each question weighs the same).
+
+    ``skipped``: the malformed rows the dataset files left out (see load_squad).
+    """
     per_set = {
-        s.name: summarize([r for r in results if r.question.set_name == s.name]) for s in sets
+        s.name: {
+            **summarize([r for r in results if r.question.set_name == s.name]),
+            "skipped": s.skipped,
+        }
+        for s in sets
     }
     pooled = [r for r in results if not r.question.set_name.endswith("-t2s")]
     return {
         "config": {"mode": config.mode, "rerank": config.rerank, "k": config.k},
         "label": config.label,
-        "overall": summarize(pooled),
+        "overall": {**summarize(pooled), "skipped": sum(s.skipped for s in sets)},
         "sets": per_set,
     }
 

@@ -1,25 +1,19 @@
-"""A small typed client of the zhiku gateway, shared by the web app and the CLI."""
+"""The gateway client's endpoints: knowledge bases, documents, jobs, search, chat, conversations."""
 
 from __future__ import annotations
 
-import logging
 import mimetypes
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from services.common.client_sse import (
-    GatewayError,
-    SseEvent,
-    chat_events,
-    error_from_response,
-    parse_sse,
-)
+from services.client.base import BaseClient
+from services.client.sse import GatewayError, chat_events, error_from_response
 from services.common.conversation_schemas import (
     ConversationDetail,
     ConversationPublic,
@@ -42,23 +36,10 @@ from services.common.schemas import (
     UploadAccepted,
 )
 
-__all__ = [
-    "ChatOptions",
-    "GatewayClient",
-    "GatewayError",
-    "SseEvent",
-    "error_from_response",
-    "parse_sse",
-]
-
-logger = logging.getLogger(__name__)
-
-DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
 # File types the ingestion pipeline parses; the gateway refuses the others.
 SUPPORTED_EXTENSIONS: tuple[str, ...] = ("txt", "md", "html", "htm", "pdf", "docx")
 FINISHED_STAGES = frozenset({JobStage.DONE, JobStage.FAILED})
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
 MessageLike = ChatMessage | dict[str, str]
 
 
@@ -66,6 +47,7 @@ MessageLike = ChatMessage | dict[str, str]
 class ChatOptions:
     """Per-request chat settings; None keeps the gateway's default."""
 
+    top_k: int | None = None
     mode: SearchMode | None = None
     temperature: float | None = None
     max_tokens: int | None = None
@@ -73,65 +55,8 @@ class ChatOptions:
     conversation_id: int | None = None
 
 
-class GatewayClient:
+class GatewayClient(BaseClient):
     """Synchronous client of the gateway's public API; every method returns the wire schemas."""
-
-    def __init__(
-        self,
-        base_url: str = DEFAULT_GATEWAY_URL,
-        api_key: str | None = None,
-        timeout: float = 30.0,
-        chat_timeout: float = 330.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.chat_timeout = chat_timeout
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
-        )
-
-    def __enter__(self) -> GatewayClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the underlying connection pool."""
-        self._http.close()
-
-    def _transport_error(self, exc: httpx.TransportError) -> GatewayError:
-        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
-            return GatewayError(0, f"gateway at {self.base_url} timed out: {exc}", "timeout")
-        return GatewayError(
-            0, f"gateway unreachable at URL: {self.base_url} ({exc})", "unreachable"
-        )
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            return self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc) from exc
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self._send(method, path, **kwargs)
-        if response.is_error:
-            raise error_from_response(response)
-        return response
-
-    def _get_model(self, model: type[ModelT], method: str, path: str, **kwargs: Any) -> ModelT:
-        response = self._request(method, path, **kwargs)
-        try:
-            return model.model_validate_json(response.content)
-        except ValidationError as exc:
-            raise GatewayError(
-                response.status_code, f"unexpected answer from the gateway: {exc}", "bad_response"
-            ) from exc
-
-    @staticmethod
-    def _kb_path(kb: str) -> str:
-        return f"/api/v1/knowledge-bases/{quote(kb, safe='')}"
 
     def health(self) -> HealthPublic:
         """``GET /healthz``: the gateway process is up."""
@@ -227,27 +152,19 @@ class GatewayClient:
         return self._get_model(SearchResponse, "POST", "/api/v1/search", json=body)
 
     def chat(
-        self,
-        kb: str,
-        messages: Sequence[MessageLike],
-        top_k: int | None = None,
-        options: ChatOptions | None = None,
+        self, kb: str, messages: Sequence[MessageLike], options: ChatOptions | None = None
     ) -> ChatResponse:
         """Answer the last user message from the knowledge base, with citations."""
-        body = _chat_body(kb, messages, stream=False, top_k=top_k, options=options)
+        body = _chat_body(kb, messages, stream=False, options=options)
         return self._get_model(
             ChatResponse, "POST", "/api/v1/chat", json=body, timeout=self.chat_timeout
         )
 
     def chat_stream(
-        self,
-        kb: str,
-        messages: Sequence[MessageLike],
-        top_k: int | None = None,
-        options: ChatOptions | None = None,
+        self, kb: str, messages: Sequence[MessageLike], options: ChatOptions | None = None
     ) -> Iterator[str | ChatResponse]:
         """Stream the answer: token texts as they come, then the final ChatResponse."""
-        body = _chat_body(kb, messages, stream=True, top_k=top_k, options=options)
+        body = _chat_body(kb, messages, stream=True, options=options)
         headers = {"Accept": "text/event-stream"}
         try:
             with self._http.stream(
@@ -315,13 +232,9 @@ class GatewayClient:
 
 
 def _chat_body(
-    kb: str,
-    messages: Sequence[MessageLike],
-    stream: bool,
-    top_k: int | None,
-    options: ChatOptions | None,
+    kb: str, messages: Sequence[MessageLike], stream: bool, options: ChatOptions | None
 ) -> dict[str, Any]:
     msgs = [ChatMessage.model_validate(m).model_dump() for m in messages]
-    opts = {"top_k": top_k, **asdict(options or ChatOptions())}
+    opts = asdict(options or ChatOptions())
     extra = {key: value for key, value in opts.items() if value is not None}
     return {"knowledge_base": kb, "messages": msgs, "stream": stream, **extra}

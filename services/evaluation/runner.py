@@ -9,9 +9,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.cli.evaluation.corpus import IngestSummary, fill_kb, prepare_kb
-from services.cli.evaluation.datasets import EvalSet, load_squad, sample_set, simplified_variant
-from services.common.client import GatewayClient
+from services.client import GatewayClient
+from services.evaluation.corpus import IngestSummary, fill_kb, prepare_kb
+from services.evaluation.datasets import EvalSet, load_squad, sample_set, simplified_variant
 
 
 def load_sets(

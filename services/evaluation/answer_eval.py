@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.cli.evaluation.datasets import EvalSet, Question
-from services.cli.evaluation.metrics import answer_scores, latency_ms
-from services.common.client import ChatOptions, GatewayClient, GatewayError
+from services.client import ChatOptions, GatewayClient, GatewayError
 from services.common.schemas import SearchMode
+from services.evaluation.datasets import EvalSet, Question
+from services.evaluation.metrics import answer_scores, latency_ms
 
 logger = logging.getLogger(__name__)
 
@@ -81,11 +81,18 @@ def _summary(results: Sequence[AnswerResult]) -> dict[str, Any]:
 
 
 def score_answers(results: Sequence[AnswerResult], sets: Sequence[EvalSet]) -> dict[str, Any]:
-    """Mean F1, EM and gold-contained share per set and over every question."""
+    """Mean F1, EM and gold-contained share per set and over every question.
+
+    ``skipped``: the malformed rows the dataset files left out (see load_squad).
+    """
     return {
-        "overall": _summary(results),
+        "overall": {**_summary(results), "skipped": sum(s.skipped for s in sets)},
         "sets": {
-            s.name: _summary([r for r in results if r.question.set_name == s.name]) for s in sets
+            s.name: {
+                **_summary([r for r in results if r.question.set_name == s.name]),
+                "skipped": s.skipped,
+            }
+            for s in sets
         },
         "samples": [
             {

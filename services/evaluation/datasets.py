@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from opencc import OpenCC
+
+logger = logging.getLogger(__name__)
 
 # Short, stable names for the sets shipped in shared/datasets; other files use their stem.
 KNOWN_SETS = {
@@ -48,11 +52,12 @@ class Question:
 
 @dataclass(frozen=True)
 class EvalSet:
-    """The paragraphs and questions of one dataset file."""
+    """The paragraphs and questions of one dataset file, and how many malformed rows it skipped."""
 
     name: str
     paragraphs: tuple[Paragraph, ...]
     questions: tuple[Question, ...]
+    skipped: int = 0
 
     @property
     def language(self) -> str:
@@ -69,22 +74,43 @@ def set_name_for(path: Path) -> str:
 
 
 def load_squad(path: Path, name: str | None = None) -> EvalSet:
-    """Read a SQuAD v1.1-layout file; paragraphs without an ``id`` are numbered."""
+    """Read a SQuAD v1.1-layout file; paragraphs without an ``id`` are numbered.
+
+    A malformed question (empty question, no answer, or an empty paragraph) is skipped with a
+    warning and counted in ``skipped``: one bad row must not end a run of thousands.
+    """
     set_name = name or set_name_for(path)
     payload = json.loads(path.read_text(encoding="utf-8"))
     paragraphs: list[Paragraph] = []
     questions: list[Question] = []
+    skipped = 0
     for article_no, article in enumerate(payload["data"]):
         for para_no, para in enumerate(article["paragraphs"]):
             raw_id = str(para.get("id") or f"a{article_no}p{para_no}")
-            paragraph = Paragraph(set_name, _UNSAFE.sub("_", raw_id), para["context"])
-            paragraphs.append(paragraph)
-            for qa in para["qas"]:
-                answers = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", [])))
-                questions.append(
-                    Question(set_name, str(qa["id"]), qa["question"], answers, paragraph.filename)
-                )
-    return EvalSet(set_name, tuple(paragraphs), tuple(questions))
+            paragraph = Paragraph(set_name, _UNSAFE.sub("_", raw_id), para.get("context") or "")
+            kept = [q for q in (_question(paragraph, qa) for qa in para["qas"]) if q is not None]
+            skipped += len(para["qas"]) - len(kept)
+            if paragraph.text.strip():
+                paragraphs.append(paragraph)
+            questions += kept
+    return EvalSet(set_name, tuple(paragraphs), tuple(questions), skipped)
+
+
+def _question(paragraph: Paragraph, qa: dict[str, Any]) -> Question | None:
+    """The row as a Question, or None (and a warning) when it cannot be asked and scored."""
+    text = str(qa.get("question") or "").strip()
+    answers = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", []) if a["text"].strip()))
+    problem = None
+    if not paragraph.text.strip():
+        problem = "empty paragraph"
+    elif not text:
+        problem = "empty question"
+    elif not answers:
+        problem = "no answer"
+    if problem is not None:
+        logger.warning("%s: skipping question %s: %s", paragraph.set_name, qa.get("id"), problem)
+        return None
+    return Question(paragraph.set_name, str(qa["id"]), qa["question"], answers, paragraph.filename)
 
 
 def sample_set(
@@ -101,7 +127,7 @@ def sample_set(
     if max_questions is not None and max_questions < len(questions):
         keep = set(rng.sample(range(len(questions)), max_questions))
         questions = [q for i, q in enumerate(questions) if i in keep]
-    return EvalSet(evalset.name, tuple(paragraphs), tuple(questions))
+    return EvalSet(evalset.name, tuple(paragraphs), tuple(questions), evalset.skipped)
 
 
 @lru_cache(maxsize=1)
