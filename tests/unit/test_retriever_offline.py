@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from retriever.kb_index import ChunkRecord, KbIndex
+from retriever.kb_index import KbIndex
 from retriever.offline import (
     FusedHit,
     SavedIndex,
@@ -16,7 +16,8 @@ from retriever.offline import (
     offline_reranker,
     rerank_hits,
 )
-from retriever.rerank import ChunkTexts
+from retriever.store import ChunkTexts
+from services.common.chunks import ChunkIn
 from services.common.settings import RetrievalSettings
 
 TEXTS = {
@@ -35,7 +36,9 @@ def test_a_saved_index_is_searched_fused_and_reranked(tmp_path: Path) -> None:
     assert SavedIndex.load(tmp_path) is None
     index = KbIndex.create(tmp_path, "use", 4)
     vectors = {1: vec(1, 0, 0, 0), 2: vec(0, 1, 0, 0), 3: vec(0, 0, 1, 0)}
-    index.upsert([ChunkRecord(c, 10 * c, TEXTS[c], vectors[c]) for c in TEXTS])
+    index.upsert(
+        [ChunkIn(chunk_id=c, document_id=10 * c, text=TEXTS[c], vector=vectors[c]) for c in TEXTS]
+    )
     index.save()
     ChunkTexts(tmp_path).put(TEXTS.items())
     saved = SavedIndex.load(tmp_path)
