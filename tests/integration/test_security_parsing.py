@@ -22,6 +22,7 @@ from services.common.chunks import ChunkIn
 from services.common.db import make_engine, make_sessionmaker, upgrade_database
 from services.common.errors import DocumentParseError, PayloadTooLargeError
 from services.common.filetypes import CONTENT_TYPES
+from services.common.lazy import Lazy
 from services.common.models import Document, Job, KnowledgeBase
 from services.common.retriever_client import RetrieverClient
 from services.common.settings import ParsingSettings, Settings
@@ -141,7 +142,7 @@ def worker(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         embedder=FakeEmbedder(),
         retriever=cast(RetrieverClient, FakeRetriever()),
     )
-    monkeypatch.setattr(module, "_context", ctx)
+    monkeypatch.setattr(module, "_context", Lazy(lambda: ctx))
     monkeypatch.setattr(module, "settings", settings)
     return module
 
