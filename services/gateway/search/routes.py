@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.common.schemas import SearchRequest, SearchResponse
-from services.gateway import kb_service
 from services.gateway.auth import PrincipalDep
 from services.gateway.deps import SessionDep, StateDep
-from services.gateway.search_service import search_chunks
+from services.gateway.knowledge_bases import service as kb_service
+from services.gateway.search.service import search_chunks
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 

@@ -11,9 +11,10 @@ from services.common.schemas import (
     KnowledgeBasesPublic,
     KnowledgeBaseUpdate,
 )
-from services.gateway import kb_service, library_service
 from services.gateway.auth import AdminDep, PrincipalDep
 from services.gateway.deps import SessionDep, StateDep
+from services.gateway.documents import library as library_service
+from services.gateway.knowledge_bases import service as kb_service
 
 router = APIRouter(prefix="/api/v1/knowledge-bases", tags=["knowledge-bases"])
 

@@ -11,10 +11,11 @@ from fastapi.responses import StreamingResponse
 
 from services.common.http_errors import error_payload
 from services.common.schemas import ChatResponse
-from services.gateway import chat_service, kb_service
 from services.gateway.auth import PrincipalDep
+from services.gateway.chat import pipeline as chat_service
 from services.gateway.deps import SessionDep, StateDep
-from services.gateway.openai_schemas import (
+from services.gateway.knowledge_bases import service as kb_service
+from services.gateway.openai.schemas import (
     MODEL_PREFIX,
     OpenAIAssistantMessage,
     OpenAIChatChunk,

@@ -14,9 +14,11 @@ from services.common.errors import ValidationFailedError
 from services.common.http_errors import error_payload
 from services.common.models import KnowledgeBase
 from services.common.schemas import ChatMessage, ChatRequest, ChatResponse, StreamEvent
-from services.gateway import chat_service, conversation_service, kb_service
 from services.gateway.auth import Principal, PrincipalDep, ensure_visible
+from services.gateway.chat import pipeline as chat_service
+from services.gateway.conversations import service as conversation_service
 from services.gateway.deps import SessionDep, StateDep
+from services.gateway.knowledge_bases import service as kb_service
 from services.gateway.state import GatewayState
 
 router = APIRouter(prefix="/api/v1", tags=["chat"])

@@ -9,9 +9,10 @@ from sqlalchemy import select
 
 from services.common.conversation_schemas import FeedbackCreate, FeedbackPublic
 from services.common.models import Conversation, ConversationMessage
-from services.gateway import feedback_service, kb_service
 from services.gateway.auth import AdminDep, Principal, PrincipalDep, ensure_visible
 from services.gateway.deps import SessionDep
+from services.gateway.feedback import service as feedback_service
+from services.gateway.knowledge_bases import service as kb_service
 
 router = APIRouter(prefix="/api/v1/feedback", tags=["feedback"])
 

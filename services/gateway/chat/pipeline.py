@@ -29,11 +29,11 @@ from services.common.schemas import (
     SearchMode,
     StreamEvent,
 )
+from services.gateway.chat.rewrite import standalone_query
+from services.gateway.chat.worker_watch import hold_generation_slot, watched_generation
 from services.gateway.generation_slots import Slot
-from services.gateway.rewrite_service import standalone_query
-from services.gateway.search_service import search_chunks
+from services.gateway.search.service import search_chunks
 from services.gateway.state import GatewayState
-from services.gateway.worker_watch import hold_generation_slot, watched_generation
 
 logger = logging.getLogger(__name__)
 

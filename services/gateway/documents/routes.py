@@ -9,11 +9,13 @@ from fastapi import APIRouter, File, Response, UploadFile
 from services.common.errors import EmptyInputError, NotFoundError
 from services.common.models import Job, KnowledgeBase
 from services.common.schemas import DocumentsPublic, JobPublic, JobsPublic, UploadAccepted
-from services.gateway import document_service, kb_service, library_service
 from services.gateway.auth import Principal, PrincipalDep, ensure_visible
 from services.gateway.deps import SessionDep, StateDep
-from services.gateway.upload_service import accept_uploads
-from services.gateway.views import document_public, job_public
+from services.gateway.documents import library as library_service
+from services.gateway.documents import service as document_service
+from services.gateway.documents.upload import accept_uploads
+from services.gateway.documents.views import document_public, job_public
+from services.gateway.knowledge_bases import service as kb_service
 
 router = APIRouter(prefix="/api/v1", tags=["documents"])
 

@@ -16,8 +16,8 @@ from services.common.filetypes import CONTENT_TYPES, check_docx, detect_type, di
 from services.common.models import Document, Job, KnowledgeBase
 from services.common.schemas import UploadAccepted, UploadRejected
 from services.common.tasks import INGEST_TASK
+from services.gateway.documents.views import document_public, job_public
 from services.gateway.state import GatewayState
-from services.gateway.views import document_public, job_public
 
 logger = logging.getLogger(__name__)
 

@@ -12,9 +12,10 @@ from services.common.conversation_schemas import (
     ConversationUpdate,
 )
 from services.common.models import Conversation, KnowledgeBase
-from services.gateway import conversation_service, kb_service
 from services.gateway.auth import Principal, PrincipalDep, ensure_visible
+from services.gateway.conversations import service as conversation_service
 from services.gateway.deps import SessionDep
+from services.gateway.knowledge_bases import service as kb_service
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 
