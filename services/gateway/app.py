@@ -18,20 +18,18 @@ from services.common.retriever_client import RetrieverClient
 from services.common.settings import Settings
 from services.common.tasks import create_celery
 from services.gateway.auth import authenticate
+from services.gateway.chat import routes as chat
+from services.gateway.conversations import routes as conversations
+from services.gateway.documents import routes as documents
 from services.gateway.errors import install_error_handlers
+from services.gateway.feedback import routes as feedback
 from services.gateway.generation_slots import create_generation_slots
+from services.gateway.health import routes as health
+from services.gateway.keys import routes as keys
+from services.gateway.knowledge_bases import routes as knowledge_bases
 from services.gateway.limits import BodyLimitMiddleware, RateLimitMiddleware
-from services.gateway.routes import (
-    chat,
-    conversations,
-    documents,
-    feedback,
-    health,
-    keys,
-    knowledge_bases,
-    openai_compat,
-    search,
-)
+from services.gateway.openai import routes as openai_compat
+from services.gateway.search import routes as search
 from services.gateway.state import GatewayState
 
 logger = logging.getLogger(__name__)

@@ -28,13 +28,19 @@ RETRY_AFTER_S = 5
 
 
 class Slot:
-    """One held slot; ``release()`` may be called any number of times."""
+    """One held slot; ``release()`` may be called any number of times, ``with`` releases it."""
 
     def __init__(self, slots: GenerationSlots, member: str) -> None:
         self._release = weakref.finalize(self, slots._remove, member)
 
     def release(self) -> None:
         self._release()
+
+    def __enter__(self) -> Slot:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
 
 
 class GenerationSlots:

@@ -1,4 +1,4 @@
-from services.gateway.rewrite_service import MAX_QUERY_CHARS, _clean
+from services.gateway.chat.rewrite import MAX_QUERY_CHARS, _clean
 
 
 def test_clean_keeps_the_first_line_without_quotes_or_labels() -> None:

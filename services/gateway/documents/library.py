@@ -12,8 +12,8 @@ from services.common.errors import ConflictError, NotFoundError
 from services.common.jobs import JobStage
 from services.common.models import Chunk, Document, Job, KnowledgeBase
 from services.common.schemas import ChunkPublic, KnowledgeBaseUpdate
+from services.gateway.documents.upload import enqueue_job
 from services.gateway.state import GatewayState
-from services.gateway.upload_service import enqueue_job
 
 logger = logging.getLogger(__name__)
 

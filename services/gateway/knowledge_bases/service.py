@@ -11,8 +11,14 @@ from sqlalchemy.orm import Session
 
 from services.common.errors import ConflictError, NotFoundError
 from services.common.models import Document, KnowledgeBase
-from services.common.schemas import KnowledgeBaseCreate, KnowledgeBasePublic
+from services.common.schemas import (
+    ChunkPublic,
+    KnowledgeBaseCreate,
+    KnowledgeBasePublic,
+    KnowledgeBaseUpdate,
+)
 from services.gateway.auth import Principal, ensure_visible
+from services.gateway.documents import library
 from services.gateway.state import GatewayState
 
 logger = logging.getLogger(__name__)
@@ -28,6 +34,12 @@ def get_kb(
         raise NotFoundError(missing)
     ensure_visible(principal, kb.id, missing, write=write)
     return kb
+
+
+def name_of(session: Session, kb_id: int) -> str:
+    """A knowledge base's name; empty once it is gone."""
+    kb = session.get(KnowledgeBase, kb_id)
+    return kb.name if kb else ""
 
 
 def to_public(session: Session, kb: KnowledgeBase) -> KnowledgeBasePublic:
@@ -68,3 +80,26 @@ def delete_kb(state: GatewayState, session: Session, kb: KnowledgeBase) -> None:
     session.commit()
     shutil.rmtree(state.settings.uploads_dir / str(kb.id), ignore_errors=True)
     logger.info("deleted knowledge base %s", kb.name)
+
+
+def create(state: GatewayState, session: Session, body: KnowledgeBaseCreate) -> KnowledgeBasePublic:
+    return to_public(session, create_kb(state, session, body))
+
+
+def get(session: Session, name: str, principal: Principal) -> KnowledgeBasePublic:
+    return to_public(session, get_kb(session, name, principal))
+
+
+def delete(state: GatewayState, session: Session, name: str, principal: Principal) -> None:
+    delete_kb(state, session, get_kb(session, name, principal, write=True))
+
+
+def update(
+    session: Session, name: str, body: KnowledgeBaseUpdate, principal: Principal
+) -> KnowledgeBasePublic:
+    kb = get_kb(session, name, principal, write=True)
+    return to_public(session, library.update_kb(session, kb, body))
+
+
+def chunk(session: Session, name: str, chunk_id: int, principal: Principal) -> ChunkPublic:
+    return library.get_chunk(session, get_kb(session, name, principal), chunk_id)

@@ -9,13 +9,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.conversation_schemas import (
+    ConversationCreate,
     ConversationDetail,
     ConversationMessagePublic,
     ConversationPublic,
+    ConversationsPublic,
 )
 from services.common.errors import NotFoundError, ValidationFailedError
-from services.common.models import Conversation, ConversationMessage, KnowledgeBase, utcnow
+from services.common.models import Conversation, ConversationMessage, utcnow
 from services.common.schemas import AnswerCheck, ChatMessage, ChatResponse, Citation
+from services.gateway.auth import Principal, ensure_visible
+from services.gateway.knowledge_bases.service import get_kb, name_of
 
 logger = logging.getLogger(__name__)
 
@@ -39,37 +43,60 @@ def get_conversation(session: Session, conversation_id: int) -> Conversation:
     return conv
 
 
-def create(session: Session, kb: KnowledgeBase, title: str = "") -> Conversation:
-    """A new, empty conversation with a knowledge base."""
-    conv = Conversation(knowledge_base_id=kb.id, title=title_from(title) or UNTITLED)
-    session.add(conv)
-    session.commit()
-    logger.info("created conversation %d in %s", conv.id, kb.name)
+def visible(session: Session, conversation_id: int, principal: Principal) -> Conversation:
+    """A conversation with a knowledge base the caller sees; any other 'does not exist'."""
+    conv = get_conversation(session, conversation_id)
+    ensure_visible(
+        principal, conv.knowledge_base_id, f"conversation {conversation_id} does not exist"
+    )
     return conv
 
 
-def list_for_kb(session: Session, kb: KnowledgeBase) -> list[Conversation]:
+def create(session: Session, body: ConversationCreate, principal: Principal) -> ConversationPublic:
+    """A new, empty conversation with a knowledge base."""
+    kb = get_kb(session, body.knowledge_base, principal)
+    conv = Conversation(knowledge_base_id=kb.id, title=title_from(body.title) or UNTITLED)
+    session.add(conv)
+    session.commit()
+    logger.info("created conversation %d in %s", conv.id, kb.name)
+    return to_public(session, conv, kb.name)
+
+
+def list_for_kb(session: Session, kb_name: str, principal: Principal) -> ConversationsPublic:
     """Conversations of a knowledge base, the most recently used first."""
+    kb = get_kb(session, kb_name, principal)
     query = (
         select(Conversation)
         .where(Conversation.knowledge_base_id == kb.id)
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
     )
-    return list(session.scalars(query))
+    data = [to_public(session, conv, kb.name) for conv in session.scalars(query)]
+    return ConversationsPublic(data=data, count=len(data))
 
 
-def rename(session: Session, conv: Conversation, title: str) -> Conversation:
+def detail(session: Session, conversation_id: int, principal: Principal) -> ConversationDetail:
+    """A conversation with every message."""
+    conv = visible(session, conversation_id, principal)
+    base = to_public(session, conv, name_of(session, conv.knowledge_base_id))
+    messages = [message_public(row) for row in conv.messages]
+    return ConversationDetail(**base.model_dump(), messages=messages)
+
+
+def rename(
+    session: Session, conversation_id: int, title: str, principal: Principal
+) -> ConversationPublic:
     """Give a conversation a new title."""
+    conv = visible(session, conversation_id, principal)
     if not title.strip():
         raise ValidationFailedError("a conversation title cannot be blank")
     conv.title = title.strip()[:200]
     session.commit()
-    return conv
+    return to_public(session, conv, name_of(session, conv.knowledge_base_id))
 
 
-def delete(session: Session, conv: Conversation) -> None:
+def delete(session: Session, conversation_id: int, principal: Principal) -> None:
     """Delete a conversation with its messages (feedback on them is kept, unlinked)."""
-    session.delete(conv)
+    session.delete(visible(session, conversation_id, principal))
     session.commit()
 
 
@@ -133,10 +160,3 @@ def message_public(row: ConversationMessage) -> ConversationMessagePublic:
         grounded=row.grounded,
         created_at=row.created_at,
     )
-
-
-def to_detail(session: Session, conv: Conversation, kb_name: str) -> ConversationDetail:
-    """A conversation with every message."""
-    base = to_public(session, conv, kb_name)
-    messages = [message_public(row) for row in conv.messages]
-    return ConversationDetail(**base.model_dump(), messages=messages)

@@ -16,8 +16,8 @@ from services.common.errors import PayloadTooLargeError, ZhikuError
 from services.common.filetypes import CONTENT_TYPES, check_docx, detect_type, display_name
 from services.common.models import Document, Job, KnowledgeBase
 from services.common.schemas import UploadAccepted, UploadRejected
+from services.gateway.documents.views import document_public, job_public
 from services.gateway.state import GatewayState
-from services.gateway.views import document_public, job_public
 
 logger = logging.getLogger(__name__)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.common.schemas import SearchRequest, SearchResponse
-from services.gateway import kb_service
 from services.gateway.auth import PrincipalDep
 from services.gateway.deps import SessionDep, StateDep
-from services.gateway.search_service import search_chunks
+from services.gateway.search import service
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
@@ -17,6 +16,4 @@ router = APIRouter(prefix="/api/v1", tags=["search"])
 def search(
     body: SearchRequest, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> SearchResponse:
-    kb = kb_service.get_kb(session, body.knowledge_base, principal)
-    hits = search_chunks(state, session, kb, body.query, body.top_k, body.mode, body.rerank)
-    return SearchResponse(knowledge_base=kb.name, query=body.query, hits=hits)
+    return service.search(state, session, body, principal)

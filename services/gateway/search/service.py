@@ -8,7 +8,9 @@ from sqlalchemy.orm import Session
 from services.common.chunks import ScoredChunk
 from services.common.jobs import DocumentStatus
 from services.common.models import Chunk, Document, KnowledgeBase
-from services.common.schemas import ChunkHit, SearchMode
+from services.common.schemas import ChunkHit, SearchMode, SearchRequest, SearchResponse
+from services.gateway.auth import Principal
+from services.gateway.knowledge_bases.service import get_kb
 from services.gateway.state import GatewayState
 
 
@@ -62,3 +64,12 @@ def search_chunks(
         defaults.rerank if rerank is None else rerank,
     )
     return _resolve(session, hits)
+
+
+def search(
+    state: GatewayState, session: Session, body: SearchRequest, principal: Principal
+) -> SearchResponse:
+    """A search request against a knowledge base the caller sees."""
+    kb = get_kb(session, body.knowledge_base, principal)
+    hits = search_chunks(state, session, kb, body.query, body.top_k, body.mode, body.rerank)
+    return SearchResponse(knowledge_base=kb.name, query=body.query, hits=hits)

@@ -6,6 +6,7 @@ import csv
 import io
 import logging
 from collections.abc import Iterator
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +20,8 @@ from services.common.models import (
     KnowledgeBase,
     utcnow,
 )
+from services.gateway.auth import Principal, ensure_visible
+from services.gateway.knowledge_bases.service import get_kb
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +73,35 @@ def record(session: Session, body: FeedbackCreate) -> Feedback:
     session.commit()
     logger.info("feedback %+d on answer %s", row.rating, row.message_id)
     return row
+
+
+def create(session: Session, body: FeedbackCreate, principal: Principal) -> FeedbackPublic:
+    """Record a rating the caller may give."""
+    _check_scope(session, body, principal)
+    return FeedbackPublic.model_validate(record(session, body))
+
+
+def _check_scope(session: Session, body: FeedbackCreate, principal: Principal) -> None:
+    """A user key rates only answers in its own knowledge bases (the reply quotes them)."""
+    if principal.admin:
+        return
+    if body.message_id is not None:
+        kb_id = session.scalar(
+            select(Conversation.knowledge_base_id)
+            .join(ConversationMessage, ConversationMessage.conversation_id == Conversation.id)
+            .where(ConversationMessage.id == body.message_id)
+        )
+        ensure_visible(principal, kb_id or -1, f"answer {body.message_id} does not exist")
+    elif body.knowledge_base:
+        get_kb(session, body.knowledge_base, principal)
+
+
+def export(session: Session, format: Literal["jsonl", "csv"]) -> tuple[str, str]:
+    """Every rating as a file: its text and media type."""
+    items = all_feedback(session)
+    if format == "csv":
+        return as_csv(items), "text/csv; charset=utf-8"
+    return "".join(as_jsonl(items)), "application/x-ndjson"
 
 
 def all_feedback(session: Session) -> list[FeedbackPublic]:

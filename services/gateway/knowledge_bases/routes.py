@@ -11,9 +11,9 @@ from services.common.schemas import (
     KnowledgeBasesPublic,
     KnowledgeBaseUpdate,
 )
-from services.gateway import kb_service, library_service
 from services.gateway.auth import AdminDep, PrincipalDep
 from services.gateway.deps import SessionDep, StateDep
+from services.gateway.knowledge_bases import service
 
 router = APIRouter(prefix="/api/v1/knowledge-bases", tags=["knowledge-bases"])
 
@@ -22,13 +22,12 @@ router = APIRouter(prefix="/api/v1/knowledge-bases", tags=["knowledge-bases"])
 def create_knowledge_base(
     body: KnowledgeBaseCreate, state: StateDep, session: SessionDep, _admin: AdminDep
 ) -> KnowledgeBasePublic:
-    kb = kb_service.create_kb(state, session, body)
-    return kb_service.to_public(session, kb)
+    return service.create(state, session, body)
 
 
 @router.get("", response_model=KnowledgeBasesPublic)
 def list_knowledge_bases(session: SessionDep, principal: PrincipalDep) -> KnowledgeBasesPublic:
-    data = kb_service.list_kbs(session, principal)
+    data = service.list_kbs(session, principal)
     return KnowledgeBasesPublic(data=data, count=len(data))
 
 
@@ -36,14 +35,14 @@ def list_knowledge_bases(session: SessionDep, principal: PrincipalDep) -> Knowle
 def get_knowledge_base(
     kb: str, session: SessionDep, principal: PrincipalDep
 ) -> KnowledgeBasePublic:
-    return kb_service.to_public(session, kb_service.get_kb(session, kb, principal))
+    return service.get(session, kb, principal)
 
 
 @router.delete("/{kb}", status_code=204)
 def delete_knowledge_base(
     kb: str, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> Response:
-    kb_service.delete_kb(state, session, kb_service.get_kb(session, kb, principal, write=True))
+    service.delete(state, session, kb, principal)
     return Response(status_code=204)
 
 
@@ -51,11 +50,9 @@ def delete_knowledge_base(
 def update_knowledge_base(
     kb: str, body: KnowledgeBaseUpdate, session: SessionDep, principal: PrincipalDep
 ) -> KnowledgeBasePublic:
-    kb_row = kb_service.get_kb(session, kb, principal, write=True)
-    updated = library_service.update_kb(session, kb_row, body)
-    return kb_service.to_public(session, updated)
+    return service.update(session, kb, body, principal)
 
 
 @router.get("/{kb}/chunks/{chunk_id}", response_model=ChunkPublic)
 def get_chunk(kb: str, chunk_id: int, session: SessionDep, principal: PrincipalDep) -> ChunkPublic:
-    return library_service.get_chunk(session, kb_service.get_kb(session, kb, principal), chunk_id)
+    return service.chunk(session, kb, chunk_id, principal)

@@ -11,9 +11,9 @@ import redis
 from services.common import heartbeat
 from services.common.errors import GenerationTimeoutError, NotReadyError
 from services.common.schemas import GenerationRequest, StreamEvent
+from services.gateway.chat.worker_calls import run_on_worker
 from services.gateway.generation_slots import Slot
 from services.gateway.state import GatewayState
-from services.gateway.worker_calls import run_on_worker
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import uuid
 
 from services.common.errors import ZhikuError
 from services.common.schemas import ChatMessage, GenerationRequest
+from services.gateway.chat.worker_calls import run_on_worker
 from services.gateway.state import GatewayState
-from services.gateway.worker_calls import run_on_worker
 
 logger = logging.getLogger(__name__)
 

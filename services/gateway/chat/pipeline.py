@@ -1,0 +1,203 @@
+"""One chat, from question to checked answer: slot, rewrite, search, generation, checks.
+
+The steps run in that order inside one generator, so the generation slot is held by a single
+``with`` from before the query rewrite until the last token, however the chat ends: answered,
+failed, not found, or left by a client that went away.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Generator
+from contextlib import closing, nullcontext
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import iterate_in_threadpool
+
+from services.common.answers import attribute, best_quote, check_answer, not_found_message
+from services.common.errors import (
+    ERROR_TYPES,
+    UpstreamError,
+    ValidationFailedError,
+    ZhikuError,
+)
+from services.common.models import KnowledgeBase
+from services.common.schemas import (
+    AnswerCheck,
+    ChatMessage,
+    ChatResponse,
+    ChunkHit,
+    Citation,
+    ContextPassage,
+    GenerationRequest,
+    SearchMode,
+    StreamEvent,
+)
+from services.gateway.chat.rewrite import standalone_query
+from services.gateway.chat.worker_watch import hold_generation_slot, watched_generation
+from services.gateway.search.service import search_chunks
+from services.gateway.state import GatewayState
+
+logger = logging.getLogger(__name__)
+
+QUOTE_CHARS = 240
+# Yielded once the search is done: start() runs the steps up to here, before any reply is sent.
+_SEARCHED = StreamEvent(kind="end")
+
+
+@dataclass(frozen=True)
+class ChatOptions:
+    """What a caller may choose about one chat; None: the settings' default."""
+
+    top_k: int | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    mode: SearchMode | None = None
+    system_prompt: str | None = None
+
+
+def grounded(hits: list[ChunkHit], min_score: float, question: str, answer: str = "") -> bool:
+    """The gateway's one not-found decision: is the chat answered from its passages?
+
+    Before generation (no answer yet): does any passage reach ``min_score``? After it: that,
+    and the model did not give the not-found reply itself.
+    """
+    if not any((h.dense_score or 0.0) >= min_score for h in hits):
+        return False
+    return not_found_message(question) not in answer
+
+
+class ChatPipeline:
+    """One chat: start() holds a slot, rewrites and searches; answer() or stream() finish it."""
+
+    def __init__(
+        self,
+        state: GatewayState,
+        kb: KnowledgeBase,
+        messages: list[ChatMessage],
+        options: ChatOptions | None = None,
+    ) -> None:
+        if messages[-1].role != "user" or not messages[-1].content.strip():
+            raise ValidationFailedError("the last message must be a non-empty user message")
+        self.state, self.kb, self.options = state, kb, options or ChatOptions()
+        self.question = messages[-1].content.strip()
+        self.history = [m for m in messages[:-1] if m.role in ("user", "assistant")]
+        self.query = self.question  # what was searched: the question, or its standalone rewrite
+        self.hits: list[ChunkHit] = []
+        self._steps: Generator[StreamEvent, None, None] | None = None
+
+    def start(self, session: Session) -> ChatPipeline:
+        """Run the steps up to the search, so that they fail before any reply is sent.
+
+        Raises OverloadedError (429) at once when the llm workers already have as many chats
+        as the queue depth allows.
+        """
+        self._steps = self._run(session)
+        next(self._steps)
+        return self
+
+    def answer(self) -> ChatResponse:
+        """The whole answer at once."""
+        tokens: list[str] = []
+        usage: dict[str, int] = {}
+        with closing(self._started()) as events:
+            for event in events:
+                if event.kind == "token":
+                    tokens.append(event.text)
+                elif event.kind == "end":
+                    usage = event.usage
+                else:
+                    raise _stream_error(event)
+        return self.finish("".join(tokens), usage)
+
+    async def stream(self) -> AsyncIterator[StreamEvent | ChatResponse]:
+        """Token events as they come, then the final ChatResponse; errors become error events."""
+        tokens: list[str] = []
+        usage: dict[str, int] = {}
+        events = self._started()
+        try:
+            async for event in iterate_in_threadpool(events):
+                if event.kind == "token":
+                    tokens.append(event.text)
+                    yield event
+                elif event.kind == "end":
+                    usage = event.usage
+                else:
+                    yield event
+                    return
+        except ZhikuError as exc:
+            logger.warning("chat stream failed: %s", exc.message)
+            yield StreamEvent(kind="error", text=exc.message, error_type=exc.error_type)
+            return
+        finally:
+            # Also when the client went away (GeneratorExit lands on a yield above): ending the
+            # steps ends the slot's ``with``.
+            events.close()
+        yield self.finish("".join(tokens), usage)
+
+    def finish(self, answer: str, usage: dict[str, int]) -> ChatResponse:
+        """Citations for every [n], pointing at the passage that backs it; then the checks."""
+        is_grounded = grounded(self.hits, self._min_score, self.question, answer)
+        passages = [h.text for h in self.hits]
+        mapping = attribute(answer, passages) if is_grounded else {}
+        citations = [_citation(n, self.hits[p - 1], answer) for n, p in mapping.items()]
+        return ChatResponse(
+            answer=answer,
+            citations=citations,
+            grounded=is_grounded,
+            usage=usage,
+            query=self.query,
+            check=check_answer(answer, passages, mapping) if is_grounded else AnswerCheck(),
+        )
+
+    @property
+    def _min_score(self) -> float:
+        return self.state.settings.retrieval.min_score
+
+    def _started(self) -> Generator[StreamEvent, None, None]:
+        if self._steps is None:
+            raise RuntimeError("ChatPipeline.start() must come before answer() or stream()")
+        return self._steps
+
+    def _run(self, session: Session) -> Generator[StreamEvent, None, None]:
+        """The steps in order; the slot (none without a queue depth) is released in one place."""
+        with hold_generation_slot(self.state) or nullcontext():
+            self.query = standalone_query(self.state, self.question, self.history)
+            top_k = self.options.top_k or self.state.settings.retrieval.top_k
+            self.hits = search_chunks(
+                self.state, session, self.kb, self.query, top_k, self.options.mode
+            )
+            yield _SEARCHED
+            if not grounded(self.hits, self._min_score, self.question):
+                logger.info(
+                    "no chunk reaches %.2f for %r: answering not-found",
+                    self._min_score,
+                    self.query[:80],
+                )
+                yield StreamEvent(kind="token", text=not_found_message(self.question))
+                yield StreamEvent(kind="end")
+                return
+            # Fails fast with not_ready when no llm worker is (or stays) alive to answer.
+            yield from watched_generation(self.state, self._generation_request())
+
+    def _generation_request(self) -> GenerationRequest:
+        return GenerationRequest(
+            stream_id=uuid.uuid4().hex,
+            question=self.question,
+            history=self.history,
+            passages=[ContextPassage.of(i, h) for i, h in enumerate(self.hits, start=1)],
+            temperature=self.options.temperature,
+            max_tokens=self.options.max_tokens,
+            system_prompt=self.options.system_prompt,
+        )
+
+
+def _citation(index: int, hit: ChunkHit, answer: str) -> Citation:
+    return Citation.of(index, hit, best_quote(answer, hit.text, QUOTE_CHARS))
+
+
+def _stream_error(event: StreamEvent) -> ZhikuError:
+    cls = ERROR_TYPES.get(event.error_type or "", UpstreamError)
+    return cls(event.text or "generation failed")

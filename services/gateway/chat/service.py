@@ -1,0 +1,84 @@
+"""Chat grounded in a knowledge base: the request's history, the pipeline, the saved turns."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from sqlalchemy.orm import Session
+from sse_starlette import ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from services.common.errors import ValidationFailedError
+from services.common.http_errors import error_payload
+from services.common.models import KnowledgeBase
+from services.common.schemas import ChatMessage, ChatRequest, ChatResponse, StreamEvent
+from services.gateway.auth import Principal
+from services.gateway.chat.pipeline import ChatOptions, ChatPipeline
+from services.gateway.conversations import service as conversations
+from services.gateway.knowledge_bases.service import get_kb
+from services.gateway.state import GatewayState
+
+
+def chat(
+    state: GatewayState, session: Session, body: ChatRequest, principal: Principal
+) -> ChatResponse | AsyncIterator[ServerSentEvent]:
+    """The answer (stored with a conversation), or its Server-Sent Events when streamed."""
+    kb = get_kb(session, body.knowledge_base, principal)
+    messages = _with_saved_history(session, kb, body, principal)
+    options = ChatOptions(
+        top_k=body.top_k,
+        temperature=body.temperature,
+        max_tokens=body.max_tokens,
+        mode=body.mode,
+        system_prompt=body.system_prompt,
+    )
+    pipeline = ChatPipeline(state, kb, messages, options).start(session)
+    conv_id = body.conversation_id
+    if body.stream:
+        return _sse(_saved(state, conv_id, pipeline.question, pipeline.stream()))
+    reply = pipeline.answer()
+    if conv_id is None:
+        return reply
+    return conversations.append_turns(state.sessions, conv_id, pipeline.question, reply)
+
+
+def _with_saved_history(
+    session: Session, kb: KnowledgeBase, body: ChatRequest, principal: Principal
+) -> list[ChatMessage]:
+    """With a conversation the history comes from the database, not from the request."""
+    if body.conversation_id is None:
+        return body.messages
+    conv = conversations.visible(session, body.conversation_id, principal)
+    if conv.knowledge_base_id != kb.id:
+        raise ValidationFailedError(
+            f"conversation {conv.id} belongs to another knowledge base than '{kb.name}'"
+        )
+    return [*conversations.history(conv), body.messages[-1]]
+
+
+async def _saved(
+    state: GatewayState,
+    conversation_id: int | None,
+    question: str,
+    events: AsyncIterator[StreamEvent | ChatResponse],
+) -> AsyncIterator[StreamEvent | ChatResponse]:
+    """Store the finished turn before the end event leaves, so a reload shows it."""
+    async for event in events:
+        if isinstance(event, ChatResponse) and conversation_id is not None:
+            event = await run_in_threadpool(
+                conversations.append_turns, state.sessions, conversation_id, question, event
+            )
+        yield event
+
+
+async def _sse(events: AsyncIterator[StreamEvent | ChatResponse]) -> AsyncIterator[ServerSentEvent]:
+    async for event in events:
+        if isinstance(event, ChatResponse):
+            yield ServerSentEvent(event="end", data=event.model_dump_json())
+        elif event.kind == "token":
+            yield ServerSentEvent(
+                event="token", data=json.dumps({"text": event.text}, ensure_ascii=False)
+            )
+        else:
+            yield ServerSentEvent(event="error", data=error_payload(event.text, event.error_type))
