@@ -10,6 +10,7 @@ from typing import Any, cast
 import pytest
 
 from services.common.answers import not_found_message
+from services.common.backend import create_backend
 from services.common.errors import NotReadyError, UpstreamError
 from services.common.models import KnowledgeBase
 from services.common.schemas import (
@@ -45,7 +46,9 @@ class Fakes:
     """The steps around the pipeline, recording what was asked of them."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, hits: list[ChunkHit]) -> None:
-        self.slots: GenerationSlots = create_generation_slots(Settings(redis_url=None))
+        self.slots: GenerationSlots = create_generation_slots(
+            create_backend(Settings(redis_url=None))
+        )
         self.state = cast(GatewayState, SimpleNamespace(settings=Settings(), slots=self.slots))
         self.hits = hits
         self.events = [

@@ -34,7 +34,7 @@ def test_a_dropped_slot_is_released() -> None:
 
 
 def test_a_slot_used_with_with_is_released_however_the_block_ends() -> None:
-    slots = create_generation_slots(Settings(redis_url=None))
+    slots = create_generation_slots(create_backend(Settings(redis_url=None)))
     with slots.acquire(1, 1):
         assert slots.in_flight() == 1
     assert slots.in_flight() == 0
