@@ -39,11 +39,34 @@ def _pieces(req: GenerationRequest, generator: LlamaGenerator) -> Iterator[str]:
     return guard_first_sentence(pieces, passages, not_found_message(req.question))
 
 
+def coalesce(pieces: Iterator[str], flush_s: float) -> Iterator[str]:
+    """The first piece at once, then the pieces that arrive within ``flush_s`` joined into one.
+
+    Publishing costs a database commit or a Redis round trip per event, which on a GPU takes as
+    long as generating a token (bench/results/gpu.md); a slow CPU's pieces still go out one by one.
+    """
+    if flush_s <= 0:
+        yield from pieces
+        return
+    held: list[str] = []
+    last: float | None = None
+    for piece in pieces:
+        held.append(piece)
+        now = time.monotonic()
+        if last is None or now - last >= flush_s:
+            yield "".join(held)
+            held.clear()
+            last = now
+    if held:
+        yield "".join(held)
+
+
 def run_generation(req: GenerationRequest, stream: TokenStream, generator: LlamaGenerator) -> None:
-    """Publish one token event per piece, then an end event with usage, or an error event."""
+    """Publish token events (one per piece, or coalesced), then an end event, or an error event."""
     started = time.monotonic()
+    flush_s = generator.settings.stream_flush_ms / 1000
     try:
-        for piece in _pieces(req, generator):
+        for piece in coalesce(_pieces(req, generator), flush_s):
             stream.publish(req.stream_id, StreamEvent(kind="token", text=piece))
         usage = dict(generator.last_usage)
         stream.publish(req.stream_id, StreamEvent(kind="end", usage=usage))
