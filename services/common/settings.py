@@ -70,6 +70,29 @@ class LLMSettings(BaseModel):
         description="RAM for evaluated prompt states (llama.cpp LlamaRAMCache), so a repeated "
         "question skips its prompt evaluation even after other requests; 0: the live context only.",
     )
+    context_tokens: int = Field(
+        700,
+        ge=0,
+        le=65536,
+        description="Tokens of passage text in an answer prompt: the question's best sentences of "
+        "the passages (with their neighbours) up to this many; 0: the passages whole. 700 keeps "
+        "five English chunks nearly whole and about two Chinese ones, about 8 s of prompt on the "
+        "1.5B model on 2 cores instead of about 20 s.",
+    )
+    prefix_states: int = Field(
+        4,
+        ge=0,
+        le=64,
+        description="Evaluated fixed prompt prefixes (rules and worked examples, one per language "
+        "and purpose) kept per worker and restored for each request; 0: off.",
+    )
+    prompt_lookup: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Draft tokens copied from the prompt per step (prompt-lookup decoding); 0: "
+        "off. It needs the logits of every prompt token, which slows prompt evaluation.",
+    )
 
 
 class RetrievalSettings(BaseModel):
