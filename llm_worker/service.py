@@ -47,14 +47,14 @@ def _pieces(req: GenerationRequest, generator: LlamaGenerator) -> Iterator[str]:
 def run_generation(req: GenerationRequest, stream: TokenStream, generator: LlamaGenerator) -> None:
     """Publish one token event per piece, then an end event with usage, or an error event."""
     started = time.monotonic()
-    first_token_ms = 0.0
+    first_token_ms: float | None = None
     try:
         for piece in _pieces(req, generator):
-            if not first_token_ms:
+            if first_token_ms is None:  # after the grounding hold: what the reader waits for
                 first_token_ms = round((time.monotonic() - started) * 1000, 1)
             stream.publish(req.stream_id, StreamEvent(kind="token", text=piece))
         usage = dict(generator.last_usage)
-        timings = {**generator.last_timings, "first_token_ms": first_token_ms}
+        timings = {**generator.last_timings, "first_token_ms": first_token_ms or 0.0}
         stream.publish(req.stream_id, StreamEvent(kind="end", usage=usage, timings=timings))
     except ZhikuError as exc:
         logger.warning("stream %s: %s (%s)", req.stream_id, exc.message, exc.error_type)
@@ -71,5 +71,5 @@ def run_generation(req: GenerationRequest, stream: TokenStream, generator: Llama
         int(timings.get("cached_tokens", 0)),
         usage.get("completion_tokens"),
         time.monotonic() - started,
-        first_token_ms,
+        first_token_ms or 0.0,
     )
