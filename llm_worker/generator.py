@@ -54,6 +54,9 @@ class LlamaGenerator:
             n_threads=settings.n_threads,
             seed=settings.seed,
             draft_model=draft,
+            # Drafts are checked against every position's logits; llama-cpp-python sizes its
+            # logits buffer by this flag alone, so a draft without it fails past n_batch tokens.
+            logits_all=draft is not None,
             verbose=False,
         )
         self._renderer = ChatRenderer.for_model(self._llama)

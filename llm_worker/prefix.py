@@ -58,9 +58,7 @@ class ChatRenderer:
     def prompt(self, messages: list[dict[str, str]]) -> ChatPrompt:
         """The tokens the model reads for ``messages``, ending with the assistant's turn opener."""
         result = self._prompt(messages=messages)  # type: ignore[arg-type]
-        stop = (
-            result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
-        )
+        stop = [result.stop] if isinstance(result.stop, str) else list(result.stop or [])
         return ChatPrompt(self._encode(result.prompt), stop, result.stopping_criteria)
 
     def turns(self, messages: list[dict[str, str]]) -> list[int]:
