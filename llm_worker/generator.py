@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import llama_cpp
+from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
 from llm_worker.model_files import ensure_model
+from llm_worker.prefix import ChatRenderer, PrefixStates
 from services.common.errors import NotReadyError, ValidationFailedError
 from services.common.settings import LLMSettings, Settings
 
@@ -23,7 +25,7 @@ NO_GPU_MESSAGE = (
 
 
 class LlamaGenerator:
-    """A loaded GGUF model; ``stream()`` yields answer pieces and records ``last_usage``."""
+    """A loaded GGUF model; ``stream()`` yields answer pieces, records usage and timings."""
 
     def __init__(self, settings: LLMSettings, model_path: Path) -> None:
         if settings.n_gpu_layers != 0 and not llama_cpp.llama_supports_gpu_offload():
@@ -32,7 +34,14 @@ class LlamaGenerator:
         self.settings = settings
         self.model_path = model_path
         self.last_usage: dict[str, int] = {}
+        self.last_timings: dict[str, float] = {}
+        self._cached = 0  # prompt tokens of the current request found already evaluated
+        self._prompt_tokens: int | None = None
         self._lock = threading.Lock()
+        draft = None
+        if settings.prompt_lookup > 0:
+            # Answers copy spans of the passages: guess the next tokens from the prompt.
+            draft = LlamaPromptLookupDecoding(num_pred_tokens=settings.prompt_lookup)
         self._llama = llama_cpp.Llama(
             model_path=str(model_path),
             n_gpu_layers=settings.n_gpu_layers,
@@ -44,8 +53,16 @@ class LlamaGenerator:
             n_batch=settings.n_batch,
             n_threads=settings.n_threads,
             seed=settings.seed,
+            draft_model=draft,
+            # Drafts are checked against every position's logits; llama-cpp-python sizes its
+            # logits buffer by this flag alone, so a draft without it fails past n_batch tokens.
+            logits_all=draft is not None,
             verbose=False,
         )
+        self._renderer = ChatRenderer.for_model(self._llama)
+        self._prefixes = PrefixStates(self._llama, settings.prefix_states)
+        if self._renderer is None:
+            logger.info("%s: no GGUF chat template; the fixed prompt part is not kept", model_path)
         if settings.prompt_cache_mb > 0:
             # States are saved after each answer and restored for a prompt sharing a longer prefix
             # than the live context does (a repeated question after other requests).
@@ -84,41 +101,41 @@ class LlamaGenerator:
         messages: list[dict[str, str]],
         temperature: float | None = None,
         max_tokens: int | None = None,
+        fixed: int = 0,
     ) -> Iterator[str]:
-        """Yield the answer's text pieces; ``last_usage`` is set when the stream ends or closes."""
+        """Yield the answer's text pieces; usage and timings are set when the stream ends.
+
+        The first ``fixed`` messages are the same for many requests: their evaluated state is
+        kept and restored, so a request evaluates only the messages after them.
+        """
         temp = self.settings.temperature if temperature is None else temperature
         limit = self.settings.max_tokens if max_tokens is None else max_tokens
         # One llama context serves one request at a time; the lock spans the whole stream.
         with self._lock:
-            self.last_usage = {}
+            self.last_usage, self.last_timings = {}, {}
             pieces: list[str] = []
             # A stream closed early stops like a length stop: the last token is not evaluated.
             finish_reason = "length"
+            llama_cpp.llama_perf_context_reset(self._llama.ctx)
             try:
-                for chunk in self._start(messages, temp, limit):
-                    choice = chunk["choices"][0]
-                    text = choice["delta"].get("content") or ""
+                for choice in self._start(messages, temp, limit, fixed):
+                    text = choice.get("text") or (choice.get("delta") or {}).get("content") or ""
                     finish_reason = choice.get("finish_reason") or finish_reason
                     if text:
                         pieces.append(text)
                         yield text
             finally:
                 self.last_usage = self._usage("".join(pieces), finish_reason)
+                self.last_timings = self._timings()
 
     def _start(
-        self, messages: list[dict[str, str]], temperature: float, max_tokens: int
+        self, messages: list[dict[str, str]], temperature: float, max_tokens: int, fixed: int
     ) -> Iterator[Any]:
-        response = self._llama.create_chat_completion(
-            messages=messages,  # type: ignore[arg-type]
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=self.settings.seed,
-            stream=True,
-        )
-        chunks = cast(Iterator[Any], response)  # stream=True always returns an iterator
+        self._cached, self._prompt_tokens = 0, None
         try:
+            response = self._complete(messages, temperature, max_tokens, fixed)
             # The prompt is evaluated on the first step; a too-long prompt fails right here.
-            first = next(chunks)
+            first = next(response)
         except StopIteration:
             return
         except ValueError as exc:
@@ -127,14 +144,60 @@ class LlamaGenerator:
                     f"prompt too long for the model: {exc}; lower top_k or the chat history"
                 ) from exc
             raise
-        yield first
-        yield from chunks
+        yield first["choices"][0]
+        for chunk in response:
+            yield chunk["choices"][0]
+
+    def _complete(
+        self, messages: list[dict[str, str]], temperature: float, max_tokens: int, fixed: int
+    ) -> Iterator[Any]:
+        if self._renderer is None:  # another chat format: llama.cpp's own prefix reuse only
+            chat = self._llama.create_chat_completion(
+                messages=messages,  # type: ignore[arg-type]
+                temperature=temperature,
+                max_tokens=max_tokens,
+                seed=self.settings.seed,
+                stream=True,
+            )
+            return cast(Iterator[Any], chat)  # stream=True always returns an iterator
+        prompt = self._renderer.prompt(messages)
+        if len(prompt.tokens) >= self._llama.n_ctx():
+            raise ValueError(
+                f"Requested tokens ({len(prompt.tokens)}) exceed context window of "
+                f"{self._llama.n_ctx()}"
+            )
+        prefix = self._renderer.turns(messages[:fixed]) if 0 < fixed < len(messages) else []
+        self._cached = self._prefixes.prepare(prompt.tokens, prefix)
+        self._prompt_tokens = len(prompt.tokens)
+        response = self._llama.create_completion(
+            prompt=prompt.tokens,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=self.settings.seed,
+            stop=prompt.stop,
+            stopping_criteria=prompt.stopping_criteria,
+            stream=True,
+        )
+        return cast(Iterator[Any], response)
+
+    def _timings(self) -> dict[str, float]:
+        """llama.cpp's own clock for this request: prompt batches vs one-token steps."""
+        perf = llama_cpp.llama_perf_context(self._llama.ctx)
+        return {
+            "prompt_eval_ms": round(perf.t_p_eval_ms, 1),
+            "generation_ms": round(perf.t_eval_ms, 1),
+            "prompt_tokens": float(self.last_usage.get("prompt_tokens", 0)),
+            "cached_tokens": float(self._cached),
+            "evaluated_tokens": float(perf.n_p_eval),
+        }
 
     def _usage(self, answer: str, finish_reason: str) -> dict[str, int]:
         completion = self.count_tokens(answer) if answer else 0
         # The context holds prompt + completion; a length stop leaves the last token unevaluated.
         evaluated = completion - 1 if finish_reason == "length" and completion else completion
-        prompt = max(0, int(self._llama.n_tokens) - evaluated)
+        prompt = self._prompt_tokens
+        if prompt is None:
+            prompt = max(0, int(self._llama.n_tokens) - evaluated)
         return {
             "prompt_tokens": prompt,
             "completion_tokens": completion,

@@ -1,7 +1,8 @@
 """Chat messages for grounded answers: fixed rules, then history, then fenced passages + question.
 
-The system message is the same text on every call of one language, so llama.cpp reuses the
-evaluated prefix from the previous request instead of reading the rules again.
+The system message and the worked turns are the same text on every call of one language: the
+generator keeps them evaluated (``fixed_turn_count`` messages, llm_worker/prefix.py), so a
+request pays only for its history, passages and question.
 """
 
 from __future__ import annotations
@@ -186,3 +187,10 @@ def build_rewrite_messages(req: GenerationRequest, max_history: int = 4) -> list
     turns = [(m.role, m.content) for m in req.history if m.role in ("user", "assistant")]
     messages.append({"role": "user", "content": _conversation(turns[-max_history:], req.question)})
     return messages
+
+
+def fixed_turn_count(req: GenerationRequest) -> int:
+    """How many leading messages of the request's prompt are the same for all of its kind."""
+    if req.purpose == "rewrite":
+        return 1 + 2 * len(_REWRITE_SHOTS)
+    return 1 + 2 * len(_SHOTS_ZH if contains_cjk(req.question) else _SHOTS_EN)

@@ -6,9 +6,10 @@ import logging
 import time
 from collections.abc import Iterator
 
+from llm_worker.context import select_context
 from llm_worker.generator import LlamaGenerator
 from llm_worker.grounding import guard_first_sentence
-from llm_worker.prompts import build_messages, build_rewrite_messages
+from llm_worker.prompts import build_messages, build_rewrite_messages, fixed_turn_count
 from services.common.answers import not_found_message
 from services.common.errors import UpstreamError, ZhikuError
 from services.common.schemas import GenerationRequest, StreamEvent
@@ -29,14 +30,18 @@ def publish_error(stream: TokenStream, stream_id: str, exc: BaseException) -> No
 
 def _pieces(req: GenerationRequest, generator: LlamaGenerator) -> Iterator[str]:
     """The answer behind the grounding check, or a rewritten query (short, deterministic)."""
+    fixed = fixed_turn_count(req)
     if req.purpose == "rewrite":
-        return generator.stream(build_rewrite_messages(req), 0.0, req.max_tokens or 64)
-    messages = build_messages(req, system_prompt=req.system_prompt)
-    pieces = generator.stream(messages, req.temperature, req.max_tokens)
+        return generator.stream(build_rewrite_messages(req), 0.0, req.max_tokens or 64, fixed)
+    budget = generator.settings.context_tokens
+    passages = select_context(req.question, req.passages, budget, generator.count_tokens)
+    messages = build_messages(req.model_copy(update={"passages": passages}), req.system_prompt)
+    pieces = generator.stream(messages, req.temperature, req.max_tokens, fixed)
     if not generator.settings.grounding_hold:
         return pieces  # streamed as generated; the gateway's citation check still marks it
-    passages = [p.text for p in req.passages]
-    return guard_first_sentence(pieces, passages, not_found_message(req.question))
+    # Checked against the whole chunks, as the gateway checks the answer.
+    texts = [p.text for p in req.passages]
+    return guard_first_sentence(pieces, texts, not_found_message(req.question))
 
 
 def coalesce(pieces: Iterator[str], flush_s: float) -> Iterator[str]:
@@ -65,11 +70,15 @@ def run_generation(req: GenerationRequest, stream: TokenStream, generator: Llama
     """Publish token events (one per piece, or coalesced), then an end event, or an error event."""
     started = time.monotonic()
     flush_s = generator.settings.stream_flush_ms / 1000
+    first_token_ms: float | None = None
     try:
         for piece in coalesce(_pieces(req, generator), flush_s):
+            if first_token_ms is None:  # after the grounding hold: what the reader waits for
+                first_token_ms = round((time.monotonic() - started) * 1000, 1)
             stream.publish(req.stream_id, StreamEvent(kind="token", text=piece))
         usage = dict(generator.last_usage)
-        stream.publish(req.stream_id, StreamEvent(kind="end", usage=usage))
+        timings = {**generator.last_timings, "first_token_ms": first_token_ms or 0.0}
+        stream.publish(req.stream_id, StreamEvent(kind="end", usage=usage, timings=timings))
     except ZhikuError as exc:
         logger.warning("stream %s: %s (%s)", req.stream_id, exc.message, exc.error_type)
         publish_error(stream, req.stream_id, exc)
@@ -79,9 +88,11 @@ def run_generation(req: GenerationRequest, stream: TokenStream, generator: Llama
         publish_error(stream, req.stream_id, exc)
         return
     logger.info(
-        "stream %s: %s prompt + %s completion tokens in %.1f s",
+        "stream %s: %s prompt (%s cached) + %s completion tokens in %.1f s, first token %.0f ms",
         req.stream_id,
         usage.get("prompt_tokens"),
+        int(timings.get("cached_tokens", 0)),
         usage.get("completion_tokens"),
         time.monotonic() - started,
+        first_token_ms or 0.0,
     )

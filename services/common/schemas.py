@@ -269,6 +269,9 @@ class StreamEvent(BaseModel):
     kind: Literal["token", "end", "error"]
     text: str = ""
     usage: dict[str, int] = Field(default_factory=dict)
+    timings: dict[str, float] = Field(
+        default_factory=dict, description="On the end event: the worker's prompt and generation ms."
+    )
     error_type: str | None = None
     id: str = Field(
         "", exclude=True, description="Its place in the stream, set when read; resume after it."

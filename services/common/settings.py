@@ -77,6 +77,30 @@ class LLMSettings(BaseModel):
         description="RAM for evaluated prompt states (llama.cpp LlamaRAMCache), so a repeated "
         "question skips its prompt evaluation even after other requests; 0: the live context only.",
     )
+    context_tokens: int = Field(
+        600,
+        ge=0,
+        le=65536,
+        description="Tokens of passage text in an answer prompt: the question's best sentences of "
+        "the passages (with their neighbours) up to this many; 0: the passages whole. On 196 "
+        "CMRC/XQuAD questions the answer span was always kept from 300 on; 600 leaves room for "
+        "questions worded unlike their passage and cuts five Chinese chunks from ~1,700 tokens.",
+    )
+    prefix_states: int = Field(
+        4,
+        ge=0,
+        le=64,
+        description="Evaluated fixed prompt prefixes (rules and worked examples, one per language "
+        "and purpose) kept per worker and restored for each request; 0: off.",
+    )
+    prompt_lookup: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Draft tokens copied from the prompt per step (prompt-lookup decoding); 0: "
+        "off. Off by default: it keeps every position's logits (n_ctx x vocabulary floats, "
+        "2.5 GB for Qwen2.5 at n_ctx 4096) and changed one of two temperature-0 answers.",
+    )
 
 
 class RetrievalSettings(BaseModel):

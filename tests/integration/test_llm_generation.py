@@ -132,6 +132,11 @@ def test_run_generation_streams_tokens_then_end_over_redis(
     assert 0 < end.usage["completion_tokens"] <= 40
     assert end.usage["total_tokens"] == end.usage["prompt_tokens"] + end.usage["completion_tokens"]
     assert "PDF" in "".join(e.text for e in events)
+    timings = end.timings
+    assert timings["prompt_tokens"] == end.usage["prompt_tokens"]
+    assert timings["evaluated_tokens"] == timings["prompt_tokens"] - timings["cached_tokens"]
+    assert timings["prompt_eval_ms"] > 0 and timings["generation_ms"] > 0
+    assert timings["first_token_ms"] >= timings["prompt_eval_ms"]
 
 
 def test_run_generation_answers_not_found_for_unrelated_passages(
