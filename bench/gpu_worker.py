@@ -64,8 +64,8 @@ class TimedStream:
             self.done.append(now)
             self.spent.append(now - t)
 
-    def read(self, stream_id: str, timeout_s: float) -> Any:
-        return self.inner.read(stream_id, timeout_s)
+    def read(self, stream_id: str, timeout_s: float, after: str | None = None) -> Any:
+        return self.inner.read(stream_id, timeout_s, after)
 
 
 def make_request(gen: LlamaGenerator, tokens: int, seed: int, max_tokens: int) -> GenerationRequest:
