@@ -124,7 +124,16 @@ def _check_exposure(state: GatewayState) -> None:
     if problem:
         logger.error("%s", problem)
         raise RuntimeError(problem)
-    logger.info("answering Host headers: %s", ", ".join(settings.trusted_hosts))
+    hosts = ", ".join(settings.trusted_hosts)
+    if not settings.allowed_hosts and not api_keys.is_loopback(settings.gateway_host):
+        logger.warning(
+            "serving on %s but answering only the Host names %s: set ZHIKU_ALLOWED_HOSTS to "
+            "the names and addresses clients use",
+            settings.gateway_host,
+            hosts,
+        )
+    else:
+        logger.info("answering Host headers: %s", hosts)
     if count:
         logger.info("%d API key(s): every /api/v1 and /v1 request needs a bearer key", count)
     elif keyless:
