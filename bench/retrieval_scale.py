@@ -87,7 +87,9 @@ def _push(settings: Settings, kb: KnowledgeBasePublic, corpus: Corpus, start: in
         )
         for i in range(start, end)
     ]
-    retriever = RetrieverClient(settings.retriever_url, timeout_s=600)
+    retriever = RetrieverClient(
+        settings.retriever_url, timeout_s=600, token=settings.internal_token
+    )
     try:
         return retriever.add(kb.id, kb.embedding_model, kb.embedding_dim, items)
     finally:
@@ -260,7 +262,8 @@ def main() -> None:
         data_dir = Path(tmp)
         with running_suite(data_dir) as gateway, GatewayClient(gateway, timeout=600) as client:
             fill, kb = fill_suite(data_dir, client, corpus)
-            retriever = RetrieverClient(Settings().retriever_url)
+            here = Settings()
+            retriever = RetrieverClient(here.retriever_url, token=here.internal_token)
             paths = Paths(client, retriever, kb.id, kb.embedding_model, raw)
             modes, recall = measure(paths, corpus.questions)
             retriever.close()

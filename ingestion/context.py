@@ -22,7 +22,7 @@ def build_context(settings: Settings) -> IngestionContext:
         settings=settings,
         sessions=make_sessionmaker(engine),
         embedder=embedder,
-        retriever=RetrieverClient(settings.retriever_url),
+        retriever=RetrieverClient(settings.retriever_url, token=settings.internal_token),
     )
     logger.info("ingestion worker ready: embedder %s (%dd)", embedder.name, embedder.dim)
     return context

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from retriever import keyword_index
-from retriever.routes import router
+from retriever.routes import internal, router
 from retriever.state import RetrieverState
 from retriever.store import IndexStore
 from services.common.embedding import create_embedder
@@ -55,4 +55,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app, "retriever")
     app.include_router(router)
+    app.include_router(internal)
+    if settings.internal_token is None:
+        logger.warning(
+            "ZHIKU_INTERNAL_TOKEN is unset: any caller that reaches this port may read and "
+            "change every index (make run and docker compose always set it)"
+        )
     return app

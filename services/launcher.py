@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -125,13 +126,24 @@ def _check_exposure(settings: Settings) -> None:
     try:
         with make_sessionmaker(engine)() as session:
             count = api_keys.active_count(session)
+            keyless = api_keys.keyless_allowed(session, settings.keyless, settings.gateway_host)
     finally:
         engine.dispose()
     problem = api_keys.exposure_problem(settings.gateway_host, count)
     if problem:
         sys.exit(f"zhiku: {problem}")
-    if not count:
-        print("no API keys: the API serves localhost only ('zhiku keys create --admin' adds one)")
+    if keyless:
+        print("keyless mode: callers on this machine are admins without a key ('zhiku keys")
+        print("  create --admin' adds one and ends keyless mode for good; see README, Security)")
+    elif not count:
+        print(f"no active API key: the API answers 401 to everyone; {api_keys.CREATE_HINT}")
+
+
+def internal_token(settings: Settings) -> str:
+    """The retriever's shared secret: ZHIKU_INTERNAL_TOKEN, or a fresh one for this run."""
+    if settings.internal_token is not None:
+        return settings.internal_token.get_secret_value()
+    return secrets.token_urlsafe(32)
 
 
 def main() -> None:
@@ -151,6 +163,8 @@ def main() -> None:
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "ZHIKU_GATEWAY_URL": f"http://127.0.0.1:{settings.gateway_port}",
+        # Every process gets the same secret, so only they can call the retriever.
+        "ZHIKU_INTERNAL_TOKEN": internal_token(settings),
     }
     log_dir = settings.data_dir / "logs"
     procs = start(commands, env, log_dir)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import secrets
 from datetime import datetime
 
@@ -18,7 +19,10 @@ from sqlalchemy.orm import Session, selectinload
 from services.common.errors import NotFoundError, ValidationFailedError
 from services.common.models import ApiKey, KnowledgeBase, utcnow
 
+logger = logging.getLogger(__name__)
+
 TOKEN_PREFIX = "zk_"
+CREATE_HINT = "create one with 'zhiku keys create --admin'"
 # What `keys list` shows of a token: enough to tell keys apart, far too little to guess one.
 SHOWN_CHARS = 10
 
@@ -109,6 +113,12 @@ def revoke_key(session: Session, key_id: int) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         session.commit()
+        if not active_count(session):
+            logger.warning(
+                "the last API key was revoked: every API call now answers 401 (keyless mode "
+                "does not come back once a key has existed); %s",
+                CREATE_HINT,
+            )
     return key
 
 
@@ -129,6 +139,24 @@ def active_count(session: Session) -> int:
     return int(count or 0)
 
 
+def ever_created(session: Session) -> bool:
+    """Whether any key was ever made, revoked ones included."""
+    return session.scalar(select(ApiKey.id).limit(1)) is not None
+
+
+def keyless_allowed(session: Session, keyless: bool | None, gateway_host: str) -> bool:
+    """Whether a caller without a key may be served (from the keyless networks only).
+
+    Never while a key works. ``keyless`` (ZHIKU_KEYLESS) decides when set; unset, keyless mode
+    is the out-of-the-box state only: a loopback gateway on a database that never held a key.
+    """
+    if active_count(session):
+        return False
+    if keyless is not None:
+        return keyless
+    return is_loopback(gateway_host) and not ever_created(session)
+
+
 def is_loopback(host: str) -> bool:
     """Whether a bind address is reachable from this machine only."""
     if host == "localhost":
@@ -145,6 +173,6 @@ def exposure_problem(host: str, key_count: int) -> str | None:
         return None
     return (
         f"refusing to serve on {host} (ZHIKU_GATEWAY_HOST) without API keys: anyone on the "
-        "network could read and delete every document. Create an admin key first with "
-        "'zhiku keys create --admin', or bind to 127.0.0.1."
+        "network could read and delete every document. Make an admin key first "
+        "('zhiku keys create --admin'), or bind to 127.0.0.1."
     )

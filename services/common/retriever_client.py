@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from services.common.chunks import ChunkIn, ScoredChunk
-from services.common.errors import NotReadyError, ZhikuError, error_from_payload
+from services.common.errors import (
+    NotReadyError,
+    UpstreamError,
+    ZhikuError,
+    error_from_payload,
+)
 from services.common.retriever_schemas import (
     EmbedderInfo,
     IndexAddRequest,
@@ -21,8 +27,13 @@ from services.common.schemas import SearchMode
 
 
 class RetrieverClient:
-    def __init__(self, base_url: str, timeout_s: float = 120.0) -> None:
-        self._http = httpx.Client(base_url=base_url, timeout=timeout_s)
+    """Calls the retriever, with the shared ZHIKU_INTERNAL_TOKEN as a bearer key when set."""
+
+    def __init__(
+        self, base_url: str, timeout_s: float = 120.0, token: SecretStr | None = None
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+        self._http = httpx.Client(base_url=base_url, timeout=timeout_s, headers=headers)
 
     def close(self) -> None:
         self._http.close()
@@ -33,6 +44,12 @@ class RetrieverClient:
         except httpx.HTTPError as exc:
             raise NotReadyError(f"retriever unreachable at {self._http.base_url}: {exc}") from exc
         body: dict[str, Any] = response.json() if response.content else {}
+        if response.status_code == 401:
+            # Our own misconfiguration, not the caller's: never pass it on as their 401.
+            raise UpstreamError(
+                "the retriever refused the internal token: every process needs the same "
+                "ZHIKU_INTERNAL_TOKEN"
+            )
         if response.status_code >= 400:
             raise error_from_payload(response.status_code, body)
         return body

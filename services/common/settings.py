@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -212,6 +212,21 @@ class Settings(BaseSettings):
         default_factory=lambda: ["127.0.0.0/8", "::1/128"],
         description="Clients served without a key while no API key exists.",
     )
+    keyless: bool | None = Field(
+        None,
+        description="true: serve keyless_networks without a key while no API key is active; "
+        "false: every call needs a key; unset: keyless only while the gateway binds loopback "
+        "and no API key was ever created (revoking the last key does not reopen it).",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host headers the gateway answers ('*': any); none: localhost, 127.0.0.1, "
+        "::1 and gateway_host. Stops DNS rebinding.",
+    )
+    internal_token: SecretStr | None = Field(
+        None,
+        description="Shared secret of the internal retriever API; `make run` makes one per run.",
+    )
     rate_limit_per_minute: int = Field(600, ge=0, description="Per API key (or IP); 0: off.")
     max_request_mb: float = Field(100.0, gt=0, description="Largest upload request body.")
     parsing: ParsingSettings = ParsingSettings()
@@ -227,7 +242,7 @@ class Settings(BaseSettings):
         description="Celery's hard limit on the ingestion task; only a prefork pool enforces it.",
     )
 
-    @field_validator("cors_origins", "keyless_networks", mode="before")
+    @field_validator("cors_origins", "keyless_networks", "allowed_hosts", mode="before")
     @classmethod
     def _split_lists(cls, value: object) -> object:
         return _comma_list(value)
@@ -245,6 +260,14 @@ class Settings(BaseSettings):
                 f"< ingestion time limit ({hard:g} s)"
             )
         return self
+
+    @property
+    def trusted_hosts(self) -> list[str]:
+        """The Host headers the gateway answers: allowed_hosts, or this machine's names."""
+        hosts = self.allowed_hosts or ["localhost", "127.0.0.1", "::1", self.gateway_host]
+        # A Host header writes an IPv6 address in brackets: [::1]:8000.
+        bracketed = (f"[{h}]" if ":" in h and not h.startswith("[") else h for h in hosts)
+        return list(dict.fromkeys(bracketed))
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from services.common import api_keys
 from services.common.backend import Backend, create_backend
@@ -29,6 +30,7 @@ from services.gateway.keys import routes as keys
 from services.gateway.knowledge_bases import routes as knowledge_bases
 from services.gateway.limits import BodyLimitMiddleware, RateLimitMiddleware
 from services.gateway.openai import routes as openai_compat
+from services.gateway.origins import OriginCheckMiddleware
 from services.gateway.search import routes as search
 from services.gateway.state import GatewayState
 
@@ -47,7 +49,7 @@ def build_state(settings: Settings, backend: Backend | None = None) -> GatewaySt
         backend=backend,
         celery=create_celery(backend, "zhiku-gateway"),
         streams=backend.token_stream,
-        retriever=RetrieverClient(settings.retriever_url),
+        retriever=RetrieverClient(settings.retriever_url, token=settings.internal_token),
         slots=create_generation_slots(backend),
     )
 
@@ -95,11 +97,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _add_limits(app: FastAPI, settings: Settings, backend: Backend) -> None:
-    """Body size, then rate, then CORS outermost (so refusals still carry CORS headers)."""
+    """Inside out: body size, rate, cross-site writes, CORS (so refusals still carry CORS
+    headers), and the Host check outermost (a rebound DNS name gets nothing at all)."""
     app.add_middleware(BodyLimitMiddleware, settings.max_request_mb, settings.max_upload_mb)
     if settings.rate_limit_per_minute:
         per_minute = settings.rate_limit_per_minute
         app.add_middleware(RateLimitMiddleware, backend.limiter(per_minute), per_minute)
+    app.add_middleware(OriginCheckMiddleware, settings.cors_origins)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -107,21 +111,40 @@ def _add_limits(app: FastAPI, settings: Settings, backend: Backend) -> None:
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
         )
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts)
 
 
 def _check_exposure(state: GatewayState) -> None:
     """Say how callers are checked; refuse a network-wide bind with no keys at all."""
+    settings = state.settings
     with state.sessions() as session:
         count = api_keys.active_count(session)
-    problem = api_keys.exposure_problem(state.settings.gateway_host, count)
+        keyless = api_keys.keyless_allowed(session, settings.keyless, settings.gateway_host)
+    problem = api_keys.exposure_problem(settings.gateway_host, count)
     if problem:
         logger.error("%s", problem)
         raise RuntimeError(problem)
+    hosts = ", ".join(settings.trusted_hosts)
+    if not settings.allowed_hosts and not api_keys.is_loopback(settings.gateway_host):
+        logger.warning(
+            "serving on %s but answering only the Host names %s: set ZHIKU_ALLOWED_HOSTS to "
+            "the names and addresses clients use",
+            settings.gateway_host,
+            hosts,
+        )
+    else:
+        logger.info("answering Host headers: %s", hosts)
     if count:
         logger.info("%d API key(s): every /api/v1 and /v1 request needs a bearer key", count)
+    elif keyless:
+        logger.warning(
+            "keyless mode: callers from %s are admins without a key (%s; "
+            "ZHIKU_KEYLESS=false turns this off)",
+            ", ".join(settings.keyless_networks),
+            api_keys.CREATE_HINT,
+        )
     else:
         logger.warning(
-            "no API keys: serving only %s without authentication "
-            "(create one with 'zhiku keys create --admin')",
-            ", ".join(state.settings.keyless_networks),
+            "no active API key and keyless mode is off: every API call answers 401; %s",
+            api_keys.CREATE_HINT,
         )

@@ -33,7 +33,7 @@ class Principal:
         return self.admin or kb_id in self.kb_ids
 
 
-LOCAL = Principal(key_id=None, name="local (no API keys exist)", admin=True)
+LOCAL = Principal(key_id=None, name="local (keyless mode)", admin=True)
 
 
 def _bearer(request: Request) -> str | None:
@@ -43,31 +43,33 @@ def _bearer(request: Request) -> str | None:
 
 
 def _keyless_client(request: Request, networks: list[str]) -> bool:
-    host = request.client.host if request.client else ""
+    """Whether the peer's socket address is in one of the keyless networks."""
     try:
-        address = ipaddress.ip_address(host)
+        address = ipaddress.ip_address(request.client.host if request.client else "")
     except ValueError:
-        # Only in-process test clients have no IP address; a socket always has one.
-        return host == "testclient"
+        return False  # a real socket always has an IP address; anything else is not trusted
     return any(address in ipaddress.ip_network(net, strict=False) for net in networks)
 
 
 def authenticate(request: Request, state: StateDep) -> Principal:
-    """The caller of this request; 401 without a valid key once any key exists."""
+    """The caller of this request; 401 without a valid key unless keyless mode applies."""
+    settings = state.settings
     token = _bearer(request)
     with state.sessions() as session:
         key = api_keys.find_active(session, token) if token else None
         if key is not None:
             kb_ids = frozenset(kb.id for kb in key.knowledge_bases)
             return Principal(key.id, key.name or key.prefix, key.admin, kb_ids)
-        has_keys = api_keys.active_count(session) > 0
-    if has_keys:
+        keyless = api_keys.keyless_allowed(session, settings.keyless, settings.gateway_host)
+    if not keyless:
         what = "invalid or revoked API key" if token else "missing API key"
-        raise UnauthorizedError(f"{what}: send 'Authorization: Bearer <key>'")
-    if not _keyless_client(request, state.settings.keyless_networks):
         raise UnauthorizedError(
-            "no API keys exist, so this gateway serves only localhost: "
-            "create one with 'zhiku keys create --admin'"
+            f"{what}: send 'Authorization: Bearer <key>' (no key yet? {api_keys.CREATE_HINT})"
+        )
+    if not _keyless_client(request, settings.keyless_networks):
+        raise UnauthorizedError(
+            f"keyless mode serves only {', '.join(settings.keyless_networks)}: "
+            f"{api_keys.CREATE_HINT}"
         )
     return LOCAL
 

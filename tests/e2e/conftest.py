@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import time
 import uuid
@@ -104,6 +105,8 @@ def _start_suite(
         "ZHIKU_LLM__MODEL_PATH": str(small_model),
         "ZHIKU_LLM__MAX_TOKENS": "160",
         "ZHIKU_MAX_UPLOAD_MB": "2",
+        # What `make run` does: one shared secret for the internal retriever API per run.
+        "ZHIKU_INTERNAL_TOKEN": secrets.token_urlsafe(32),
         **(extra_env or {}),
     }
     for name, value in (("ZHIKU_DATABASE_URL", database_url), ("ZHIKU_REDIS_URL", redis_url)):

@@ -56,7 +56,9 @@ def _db_chunk_ids(faults: FaultSuite) -> set[int]:
 
 def _index_ids(faults: FaultSuite) -> set[int]:
     url = f"{faults.retriever_url()}/internal/indexes/{_kb_id(faults)}/ids"
-    return set(httpx.get(url, timeout=30).json()["ids"])
+    token = faults.env.get("ZHIKU_INTERNAL_TOKEN", "")
+    headers = {"Authorization": f"Bearer {token}"}
+    return set(httpx.get(url, headers=headers, timeout=30).json()["ids"])
 
 
 def _chat(faults: FaultSuite) -> httpx.Response:

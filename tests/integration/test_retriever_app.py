@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from retriever.app import create_app
 from services.common.embedding import Embedder, create_embedder
+from services.common.errors import UpstreamError
+from services.common.retriever_client import RetrieverClient
 from services.common.retriever_schemas import (
     EmbedderInfo,
     IndexAddResponse,
@@ -22,10 +27,13 @@ from services.common.retriever_schemas import (
 )
 from services.common.schemas import ErrorPublic
 from services.common.settings import EmbeddingSettings, Settings
+from services.launcher import free_port
 
 pytestmark = pytest.mark.integration
 
 KB = 1
+TOKEN = "internal-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CHUNKS = {  # chunk_id: (document_id, text)
     101: (1, "北京是中华人民共和国的首都，也是全国的政治和文化中心。"),
     102: (1, "机器学习是人工智能的一个分支，研究计算机如何从数据中学习规律。"),
@@ -57,12 +65,14 @@ def embedder() -> Embedder:
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(data_dir=tmp_path_factory.mktemp("retriever-data"))
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("retriever-data"), internal_token=SecretStr(TOKEN)
+    )
 
 
 @pytest.fixture(scope="module")
 def client(settings: Settings, embedder: Embedder) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), headers=AUTH) as test_client:
         assert test_client.get("/healthz").status_code == 200
         wait_ready(test_client)
         response = test_client.post(f"/internal/indexes/{KB}/chunks", json=add_body(embedder))
@@ -173,7 +183,7 @@ def test_readding_is_idempotent(client: TestClient, embedder: Embedder) -> None:
 
 
 def test_index_survives_a_restart(settings: Settings, client: TestClient) -> None:
-    with TestClient(create_app(settings)) as second:
+    with TestClient(create_app(settings), headers=AUTH) as second:
         wait_ready(second)
         assert search(second, "长城有多长", "hybrid").hits[0].chunk_id == 103
 
@@ -195,3 +205,47 @@ def test_delete_then_drop(client: TestClient, embedder: Embedder) -> None:
         "dim": None,
     }
     assert search(client, "长城", "hybrid", kb=kb).hits == []
+
+
+def test_the_internal_api_needs_the_shared_token(settings: Settings, client: TestClient) -> None:
+    with TestClient(create_app(settings)) as stranger:
+        assert stranger.get("/healthz").status_code == 200  # health checks stay open
+        wait_ready(stranger)
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+            for method, path in (
+                ("GET", "/internal/info"),
+                ("GET", f"/internal/indexes/{KB}/ids"),
+                ("POST", "/internal/search"),
+                ("DELETE", f"/internal/indexes/{KB}"),
+            ):
+                response = stranger.request(method, path, json={}, headers=headers)
+                error = ErrorPublic.model_validate(response.json())
+                assert (path, response.status_code, error.error_type) == (
+                    path, 401, "unauthorized",
+                )  # fmt: skip
+    assert client.get(f"/internal/indexes/{KB}/stats").json()["count"] == len(CHUNKS)
+
+
+def test_the_client_sends_the_token(settings: Settings, client: TestClient) -> None:
+    """RetrieverClient over a real socket: the right token works, a wrong one is our fault."""
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        right = RetrieverClient(url, token=SecretStr(TOKEN))
+        assert set(right.ids(KB)) == set(CHUNKS)
+        right.close()
+        for token in (None, SecretStr("wrong")):
+            wrong = RetrieverClient(url, token=token)
+            with pytest.raises(UpstreamError, match="ZHIKU_INTERNAL_TOKEN"):
+                wrong.ids(KB)
+            wrong.close()
+    finally:
+        server.should_exit = True
+        thread.join(30)

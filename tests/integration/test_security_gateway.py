@@ -54,6 +54,11 @@ def _key(sessions: Sessions, **body: object) -> str:
         return api_keys.create_key(session, api_keys.ApiKeyCreate(**body)).token
 
 
+def _client(app: FastAPI, peer: str = "127.0.0.1", host: str = "127.0.0.1:8000") -> TestClient:
+    """A client from a real socket address to a Host the gateway answers by default."""
+    return TestClient(app, base_url=f"http://{host}", client=(peer, 5000))
+
+
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -62,9 +67,9 @@ def test_with_no_keys_only_local_callers_are_served(
     tmp_path: Path, postgres_url: str, db: object
 ) -> None:
     app = create_app(_settings(tmp_path, postgres_url))
-    with TestClient(app, client=("127.0.0.1", 5000)) as local:
+    with _client(app) as local:
         assert local.get("/api/v1/knowledge-bases").status_code == 200
-    with TestClient(app, client=("10.2.3.4", 5000)) as remote:
+    with _client(app, peer="10.2.3.4") as remote:
         response = remote.get("/api/v1/knowledge-bases")
         assert response.status_code == 401
         assert response.json()["error_type"] == "unauthorized"
@@ -76,7 +81,7 @@ def test_network_bind_without_keys_is_refused_at_start(
     tmp_path: Path, postgres_url: str, db: object
 ) -> None:
     app = create_app(_settings(tmp_path, postgres_url, gateway_host="0.0.0.0"))
-    with pytest.raises(RuntimeError, match="ZHIKU_GATEWAY_HOST"), TestClient(app):
+    with pytest.raises(RuntimeError, match="ZHIKU_GATEWAY_HOST"), _client(app):
         pass
 
 
@@ -87,7 +92,7 @@ def test_keys_are_required_checked_and_revocable(
 ) -> None:
     admin = _key(db, admin=True, name="ops")
     app = create_app(_settings(tmp_path, postgres_url, gateway_host="0.0.0.0"))
-    with TestClient(app, client=("127.0.0.1", 5000)) as client:
+    with _client(app) as client:
         missing = client.get("/api/v1/knowledge-bases")
         wrong = client.get("/api/v1/knowledge-bases", headers=_bearer("zk_not-a-key"))
         assert (missing.status_code, wrong.status_code) == (401, 401)
@@ -123,7 +128,7 @@ def test_every_api_route_needs_a_key(tmp_path: Path, postgres_url: str, db: Sess
     app = create_app(_settings(tmp_path, postgres_url))
     operations = _api_operations(app)
     assert len(operations) > 15
-    with TestClient(app, client=("127.0.0.1", 5000)) as client:
+    with _client(app) as client:
         statuses = {f"{m} {p}": client.request(m, p, json={}).status_code for m, p in operations}
     assert {op: status for op, status in statuses.items() if status != 401} == {}
 
@@ -131,7 +136,7 @@ def test_every_api_route_needs_a_key(tmp_path: Path, postgres_url: str, db: Sess
 def test_user_keys_cannot_manage(tmp_path: Path, postgres_url: str, db: Sessions) -> None:
     _key(db, admin=True)
     app = create_app(_settings(tmp_path, postgres_url))
-    with TestClient(app) as client:
+    with _client(app) as client:
         with db() as session:
             from services.common.models import KnowledgeBase
 
@@ -173,7 +178,7 @@ def test_rate_limit_per_key(
     settings = _settings(
         tmp_path, postgres_url, redis_url=redis_url if use_redis else None, rate_limit_per_minute=5
     )
-    with TestClient(create_app(settings)) as client:
+    with _client(create_app(settings)) as client:
         codes = [client.get("/api/v1/keys", headers=_bearer(first)).status_code for _ in range(6)]
         assert codes == [200] * 5 + [429]
         refused = client.get("/api/v1/keys", headers=_bearer(first))
@@ -185,7 +190,7 @@ def test_rate_limit_per_key(
 
 def test_oversized_bodies_are_refused_early(tmp_path: Path, postgres_url: str, db: object) -> None:
     settings = _settings(tmp_path, postgres_url, max_upload_mb=1, max_request_mb=1)
-    with TestClient(create_app(settings)) as client:
+    with _client(create_app(settings)) as client:
         url = "/api/v1/knowledge-bases/none/documents"
         declared = client.post(url, content=b"x" * 10, headers={"content-length": str(50 * 2**20)})
         assert declared.status_code == 413
@@ -207,13 +212,110 @@ def test_cors_is_closed_unless_configured(tmp_path: Path, postgres_url: str, db:
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization",
     }
-    with TestClient(create_app(_settings(tmp_path, postgres_url))) as client:
+    with _client(create_app(_settings(tmp_path, postgres_url))) as client:
         closed = client.options("/api/v1/search", headers=preflight)
         assert "access-control-allow-origin" not in closed.headers
     allowed = "https://app.example"
     settings = _settings(tmp_path, postgres_url, cors_origins=[allowed])
-    with TestClient(create_app(settings)) as client:
+    with _client(create_app(settings)) as client:
         evil = client.options("/api/v1/search", headers=preflight)
         assert "access-control-allow-origin" not in evil.headers
         ok = client.options("/api/v1/search", headers={**preflight, "Origin": allowed})
         assert ok.headers["access-control-allow-origin"] == allowed
+
+
+def test_a_peer_without_an_ip_address_is_not_local(
+    tmp_path: Path, postgres_url: str, db: object
+) -> None:
+    """Only a socket address in keyless_networks is local; a name such as 'testclient' is not."""
+    app = create_app(_settings(tmp_path, postgres_url))
+    with _client(app, peer="testclient") as client:
+        response = client.get("/api/v1/knowledge-bases")
+    assert (response.status_code, response.json()["error_type"]) == (401, "unauthorized")
+
+
+def test_revoking_the_last_key_does_not_reopen_keyless_mode(
+    tmp_path: Path, postgres_url: str, db: Sessions, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(_settings(tmp_path, postgres_url))
+    with _client(app) as client:
+        assert client.get("/api/v1/keys").status_code == 200  # out of the box: keyless
+        made = client.post("/api/v1/keys", json={"admin": True, "name": "only"})
+        assert made.status_code == 201
+        admin = _bearer(made.json()["token"])
+        assert client.get("/api/v1/keys").status_code == 401  # a key exists: keyless is over
+        with caplog.at_level("WARNING", logger="services.common.api_keys"):
+            revoked = client.delete(f"/api/v1/keys/{made.json()['id']}", headers=admin)
+        assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+        assert "zhiku keys create --admin" in caplog.text
+        after = client.get("/api/v1/keys")
+        assert (after.status_code, after.json()["error_type"]) == (401, "unauthorized")
+        assert "zhiku keys create --admin" in after.json()["error"]
+    # A restart does not reopen it either; only an explicit ZHIKU_KEYLESS=true does.
+    with _client(create_app(_settings(tmp_path, postgres_url))) as client:
+        assert client.get("/api/v1/keys").status_code == 401
+    with _client(create_app(_settings(tmp_path, postgres_url, keyless=True))) as client:
+        assert client.get("/api/v1/keys").status_code == 200
+
+
+def test_keyless_mode_can_be_switched_off(tmp_path: Path, postgres_url: str, db: object) -> None:
+    app = create_app(_settings(tmp_path, postgres_url, keyless=False))
+    with _client(app) as client:
+        response = client.get("/api/v1/knowledge-bases")
+        assert (response.status_code, response.json()["error_type"]) == (401, "unauthorized")
+        assert "zhiku keys create --admin" in response.json()["error"]
+
+
+def test_unknown_host_headers_are_refused(tmp_path: Path, postgres_url: str, db: object) -> None:
+    """DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends Host: evil.example."""
+    app = create_app(_settings(tmp_path, postgres_url))
+    for host in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000"):
+        with _client(app, host=host) as client:
+            assert client.get("/api/v1/knowledge-bases").status_code == 200, host
+    with _client(app, host="evil.example:8000") as client:
+        assert client.get("/api/v1/knowledge-bases").status_code == 400
+        assert client.get("/healthz").status_code == 400
+    named = create_app(_settings(tmp_path, postgres_url, allowed_hosts=["zhiku.example"]))
+    with _client(named, host="zhiku.example") as client:
+        assert client.get("/healthz").status_code == 200
+    with _client(named, host="localhost:8000") as client:
+        assert client.get("/healthz").status_code == 400
+    anything = create_app(_settings(tmp_path, postgres_url, allowed_hosts=["*"]))
+    with _client(anything, host="evil.example") as client:
+        assert client.get("/healthz").status_code == 200
+
+
+def test_cross_site_writes_are_refused(tmp_path: Path, postgres_url: str, db: object) -> None:
+    """A form on another site needs no preflight: its Origin header is what gives it away."""
+    allowed = "https://app.example"
+    settings = _settings(tmp_path, postgres_url, cors_origins=[allowed])
+    with _client(create_app(settings)) as client:
+        evil = {"Origin": "https://evil.example"}
+        form = client.post(
+            "/api/v1/knowledge-bases/kb/documents",
+            files={"files": ("a.txt", b"x", "text/plain")},
+            headers=evil,
+        )
+        assert (form.status_code, form.json()["error_type"]) == (403, "forbidden_origin")
+        for method in ("POST", "PATCH", "PUT", "DELETE"):
+            refused = client.request(method, "/api/v1/keys", json={"admin": True}, headers=evil)
+            assert (method, refused.status_code) == (method, 403)
+        assert (
+            client.request("POST", "/api/v1/keys", json={}, headers={"Origin": "null"}).status_code
+            == 403
+        )
+        assert client.get("/api/v1/keys", headers=evil).status_code == 200  # reads: CORS's job
+        same = client.post(
+            "/api/v1/keys", json={"admin": True}, headers={"Origin": "http://127.0.0.1:8000"}
+        )
+        assert same.status_code == 201
+        listed = client.post(
+            "/api/v1/keys",
+            json={"admin": True},
+            headers={"Origin": allowed, **_bearer(same.json()["token"])},
+        )
+        assert listed.status_code == 201
+        no_origin = client.post(
+            "/api/v1/keys", json={"admin": True}, headers=_bearer(same.json()["token"])
+        )
+        assert no_origin.status_code == 201
