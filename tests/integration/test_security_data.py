@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingestion.pipeline import DELETED, IngestionContext, ingest_job
 from retriever.app import create_app
 from services.common.chunks import ScoredChunk
-from services.common.db import make_engine, make_sessionmaker, upgrade_database
+from services.common.db import MIGRATIONS_DIR, make_engine, make_sessionmaker, upgrade_database
 from services.common.embedding import create_embedder
 from services.common.models import Chunk, Document, Job, KnowledgeBase
 from services.common.retriever_client import RetrieverClient
@@ -102,6 +104,33 @@ def test_sqlite_never_hands_a_deleted_id_out_again(tmp_path: Path) -> None:
         doc = _doc(session, kb, tmp_path / "b.txt")
         assert _chunk(session, doc, "二") > last_chunk
         assert doc.id > last_doc and kb.id > last_kb
+
+
+def test_an_existing_sqlite_database_keeps_its_rows_and_stops_reusing_ids(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'zhiku.db'}"
+    before = Config()
+    before.set_main_option("script_location", str(MIGRATIONS_DIR))
+    before.set_main_option("sqlalchemy.url", url)
+    command.upgrade(before, "0003")  # a deployment from before ids were kept unique
+    sessions = make_sessionmaker(make_engine(url))
+    with sessions.begin() as session:
+        kb = _kb(session, "kb")
+        doc = _doc(session, kb, tmp_path / "a.txt")
+        kept, dropped = _chunk(session, doc, "留下"), _chunk(session, doc, "删掉")
+        session.add(Job(id="j1", knowledge_base_id=kb.id, document_id=doc.id, filename="a"))
+    with sessions.begin() as session:
+        session.execute(delete(Chunk).where(Chunk.id == dropped))
+    upgrade_database(url)
+    with sessions.begin() as session:
+        assert [c.text for c in session.scalars(select(Chunk))] == ["留下"]
+        assert session.get(Job, "j1") is not None
+        new_doc = session.scalars(select(Document)).one()
+        # SQLite kept no record of ids deleted before the upgrade; from here on, none is reused.
+        assert _chunk(session, new_doc, "新") > kept
+    with sessions.begin() as session:  # foreign keys still cascade after the tables were rebuilt
+        session.execute(delete(KnowledgeBase))
+    with sessions() as session:
+        assert session.scalars(select(Chunk)).all() == session.scalars(select(Job)).all() == []
 
 
 def _free_port() -> int:
