@@ -26,6 +26,15 @@ from services.common.settings import Settings
 logger = logging.getLogger(__name__)
 
 KIND_BY_CONTENT_TYPE = {v: k for k, v in CONTENT_TYPES.items()}
+DELETED = "the document was deleted while it was being ingested"
+
+
+class DocumentDeletedError(Exception):
+    """The job's document is gone: stop adding its vectors and take back those already added."""
+
+    def __init__(self, chunk_ids: list[int]) -> None:
+        super().__init__(DELETED)
+        self.chunk_ids = chunk_ids
 
 
 class StageClock:
@@ -68,6 +77,19 @@ def _fail(ctx: IngestionContext, job_id: str, message: str, error_type: str) -> 
             jobs.fail_job(session, job, message, error_type)
 
 
+def _document_exists(ctx: IngestionContext, doc_id: int) -> bool:
+    with ctx.sessions() as session:
+        return session.scalar(select(Document.id).where(Document.id == doc_id)) is not None
+
+
+def _take_back(ctx: IngestionContext, kb_id: int, chunk_ids: list[int]) -> None:
+    """Delete a deleted document's vectors; if the retriever fails, start-up reconcile will."""
+    try:
+        ctx.retriever.delete(kb_id, chunk_ids)
+    except ZhikuError as exc:
+        logger.error("could not remove %d vectors of a deleted document: %s", len(chunk_ids), exc)
+
+
 def _clear_chunks(ctx: IngestionContext, doc: Document) -> None:
     """A retried job starts clean: no duplicate chunks, rows or vectors."""
     with ctx.sessions.begin() as session:
@@ -103,7 +125,12 @@ def _embed_and_index(
     chunks: tuple[list[str], list[int]],
     clock: StageClock,
 ) -> BackgroundIndexer:
-    """Embed batch after batch while the previous ones are being indexed."""
+    """Embed batch after batch while the previous ones are being indexed.
+
+    Before each batch goes to the retriever, and once all are in, the document must still exist:
+    the gateway deletes the vectors of the chunk rows it finds, and a vector added after that
+    would outlive its row.
+    """
     texts, ids = chunks
     # Small batches keep the last add, the one nothing overlaps, short; the indexer merges
     # batches that arrive while an add is in flight, so a slow retriever still gets few adds.
@@ -115,6 +142,8 @@ def _embed_and_index(
         for start in range(0, len(texts), batch):
             part = texts[start : start + batch]
             vectors = ctx.embedder.embed(part)
+            if not _document_exists(ctx, doc.id):
+                raise DocumentDeletedError(ids)
             indexer.put(
                 [
                     ChunkIn(chunk_id=cid, document_id=doc.id, text=text, vector=vector)
@@ -128,6 +157,8 @@ def _embed_and_index(
             _progress(ctx, job_id, stage, 0.15 + 0.8 * done)
         clock.lap("embed")
     clock.lap("index-wait")  # the last add, which nothing was left to overlap
+    if not _document_exists(ctx, doc.id):
+        raise DocumentDeletedError(ids)
     return indexer
 
 
@@ -171,10 +202,19 @@ def ingest_job(ctx: IngestionContext, job_id: str) -> None:
     clock = StageClock()
     try:
         count = _run(ctx, job_id, doc, kb, clock)
+    except DocumentDeletedError as gone:
+        logger.info("job %s: %s; stopped", job_id, DELETED)
+        _take_back(ctx, kb.id, gone.chunk_ids)
+        _fail(ctx, job_id, DELETED, "not_found")
+        return
     except ZhikuError as exc:
         _fail(ctx, job_id, exc.message, exc.error_type)
         return
     except Exception as exc:
+        if not _document_exists(ctx, doc.id):  # e.g. its chunk rows refused for want of it
+            logger.info("job %s: %s (%s); stopped", job_id, DELETED, exc)
+            _fail(ctx, job_id, DELETED, "not_found")
+            return
         logger.exception("job %s: unexpected failure", job_id)
         _fail(ctx, job_id, f"internal error while ingesting: {exc}", "internal_error")
         return

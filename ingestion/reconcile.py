@@ -2,14 +2,16 @@
 
 Runs when an ingestion worker starts (and on demand: ``python -m ingestion.reconcile``). The
 database is the source of truth: a job left half-way by a dead worker is queued again once (and
-failed with its reason the second time), chunk rows of ready documents missing from the index are
-embedded again and indexed, vectors without a row are deleted, and the chunks of failed documents
-are removed from both sides.
+failed with its reason the second time), a job queued long ago whose message never arrived is
+sent again (also every ``ingest_requeue_after_s`` while the worker runs), chunk rows of ready
+documents missing from the index are embedded again and indexed, vectors without a row are
+deleted, and the chunks of failed documents are removed from both sides.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from ingestion.context import build_context
 from ingestion.pipeline import IngestionContext
@@ -92,6 +95,42 @@ def resume_stuck_jobs(
             len(report.failed),
         )
     return report
+
+
+def requeue_unpicked_jobs(
+    sessions: sessionmaker[Session], after_s: float, enqueue: Callable[[str], None]
+) -> list[str]:
+    """Send again the message of each job queued for over ``after_s`` s; answers their ids."""
+    with sessions.begin() as session:
+        job_ids = [job.id for job in jobs.requeue_stale_jobs(session, after_s)]
+    sent = []
+    for job_id in job_ids:
+        try:
+            enqueue(job_id)
+        except Exception as exc:  # the broker's own errors vary; the next round tries again
+            logger.error("could not queue job %s again: %s", job_id, exc)
+            continue
+        sent.append(job_id)
+    if job_ids:
+        logger.warning("jobs queued for over %g s: %d sent again", after_s, len(sent))
+    return sent
+
+
+def start_requeuing(
+    sessions: sessionmaker[Session], after_s: float, enqueue: Callable[[str], None]
+) -> threading.Event:
+    """Check for lost messages every ``after_s`` s in a daemon thread; set the answer to stop."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(after_s):
+            try:
+                requeue_unpicked_jobs(sessions, after_s, enqueue)
+            except Exception:  # a database hiccup must not end the checks for good
+                logger.exception("checking for jobs whose message was lost failed")
+
+    threading.Thread(target=loop, name="requeue-lost-jobs", daemon=True).start()
+    return stop
 
 
 def _aware(moment: datetime) -> datetime:
@@ -172,8 +211,9 @@ def reconcile(
 ) -> ReconcileReport:
     """Resume or fail stuck jobs, then make the indexes agree with the chunk rows."""
     jobs = resume_stuck_jobs(ctx, enqueue, other_workers_alive(heartbeats))
+    lost = requeue_unpicked_jobs(ctx.sessions, ctx.settings.ingest_requeue_after_s, enqueue)
     indexes = agree_indexes(ctx)
-    indexes.requeued, indexes.failed = jobs.requeued, jobs.failed
+    indexes.requeued, indexes.failed = jobs.requeued + lost, jobs.failed
     return indexes
 
 

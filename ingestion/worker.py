@@ -8,7 +8,7 @@ from celery.signals import worker_ready
 
 from ingestion.context import build_context
 from ingestion.pipeline import IngestionContext, ingest_job
-from ingestion.reconcile import reconcile, wait_for_retriever
+from ingestion.reconcile import reconcile, start_requeuing, wait_for_retriever
 from ingestion.time_limits import job_time_limit
 from services.common.backend import create_backend
 from services.common.heartbeat import start_beating
@@ -42,6 +42,7 @@ def enqueue_job(job_id: str) -> None:
 def _load_at_start(**_kwargs: object) -> None:
     ctx = get_context()
     start_beating(backend.heartbeats, "ingestion", {"embedder": ctx.embedder.name})
+    start_requeuing(ctx.sessions, settings.ingest_requeue_after_s, enqueue_job)
     # Before the first task: finish what a stopped worker left and make the indexes agree.
     if not wait_for_retriever(ctx):
         logger.error("retriever not ready: start-up reconciliation skipped")

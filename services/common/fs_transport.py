@@ -2,7 +2,9 @@
 
 Kombu creates a message file and then writes into it; a worker polling the folder can move the
 file away in between and read it empty, which kills the worker. Here the message is written under
-a name no consumer looks at, then renamed into place in one step.
+a name no consumer looks at, then renamed into place in one step. Both steps reach the disk
+before ``put`` returns (the file is synced before the rename, the folder after it): the gateway
+answers "queued" only then, and a message lost in a power cut would leave its job queued forever.
 """
 
 from __future__ import annotations
@@ -29,9 +31,21 @@ class Channel(filesystem.Channel):
         try:
             with open(temporary, "wb") as handle:
                 handle.write(str_to_bytes(dumps(payload)))
+                handle.flush()
+                os.fsync(handle.fileno())
             os.replace(temporary, final)
+            _sync_folder(self.data_folder_out)
         except OSError as exc:
             raise ChannelError(f"cannot add file {final!r} to the queue folder") from exc
+
+
+def _sync_folder(path: str) -> None:
+    """Make a rename inside ``path`` durable (POSIX: the directory entry is the folder's data)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class Transport(filesystem.Transport):

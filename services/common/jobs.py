@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from celery import Celery
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from services.common.models import Document, Job
+from services.common.models import Document, Job, utcnow
 from services.common.schemas import DocumentStatus, JobStage
 from services.common.tasks import INGEST_TASK
 
@@ -29,8 +30,10 @@ __all__ = [
     "fail_documents_of_failed_jobs",
     "fail_job",
     "finish_job",
+    "is_stale_queued",
     "mark_document",
     "requeue_job",
+    "requeue_stale_jobs",
     "start_stage",
 ]
 
@@ -93,9 +96,32 @@ def fail_job(session: Session, job: Job, reason: str, error_type: str = "interna
 def requeue_job(session: Session, job: Job, note: str | None = None) -> None:
     """Put a job back to queued from the start (``note`` says why); its document is pending."""
     job.stage, job.progress, job.error, job.error_type = JobStage.QUEUED, 0.0, note, None
+    job.updated_at = utcnow()  # queued (again) now, also when it already was
     doc = session.get(Document, job.document_id) if job.document_id is not None else None
     if doc is not None:
         mark_document(doc, DocumentStatus.PENDING)
+
+
+def is_stale_queued(job: Job, after_s: float) -> bool:
+    """Whether a job has been queued for over ``after_s`` s: no worker ever got its message."""
+    # SQLite hands timestamps back without their zone; they were written in UTC.
+    since = job.updated_at if job.updated_at.tzinfo else job.updated_at.replace(tzinfo=UTC)
+    return job.stage == JobStage.QUEUED and datetime.now(UTC) - since > timedelta(seconds=after_s)
+
+
+def requeue_stale_jobs(session: Session, after_s: float) -> list[Job]:
+    """Jobs queued for over ``after_s`` seconds, queued again now (the caller sends their messages).
+
+    A job is committed as queued before its message is sent: a gateway that dies in between, or a
+    queue that loses the message, would otherwise leave it queued for ever.
+    """
+    cutoff = datetime.now(UTC) - timedelta(seconds=after_s)
+    stale = list(
+        session.scalars(select(Job).where(Job.stage == JobStage.QUEUED, Job.updated_at < cutoff))
+    )
+    for job in stale:
+        requeue_job(session, job, job.error)  # a resumed job keeps its note
+    return stale
 
 
 def fail_documents_of_failed_jobs(session: Session) -> int:

@@ -30,8 +30,15 @@ class Base(DeclarativeBase):
     pass
 
 
+# SQLite without AUTOINCREMENT hands a deleted row's id to the next insert; a chunk id is the
+# retriever's key, so a vector left under it would name another document's text. PostgreSQL's
+# sequences never go back, so the flag only changes SQLite.
+NO_REUSED_IDS = {"sqlite_autoincrement": True}
+
+
 class KnowledgeBase(Base):
     __tablename__ = "knowledge_bases"
+    __table_args__ = NO_REUSED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True, index=True)
@@ -47,7 +54,10 @@ class KnowledgeBase(Base):
 
 class Document(Base):
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("knowledge_base_id", "sha256", name="uq_document_kb_sha"),)
+    __table_args__ = (
+        UniqueConstraint("knowledge_base_id", "sha256", name="uq_document_kb_sha"),
+        NO_REUSED_IDS,
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     knowledge_base_id: Mapped[int] = mapped_column(
@@ -68,6 +78,7 @@ class Document(Base):
 
 class Chunk(Base):
     __tablename__ = "chunks"
+    __table_args__ = NO_REUSED_IDS
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     document_id: Mapped[int] = mapped_column(

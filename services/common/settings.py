@@ -241,6 +241,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Celery's hard limit on the ingestion task; only a prefork pool enforces it.",
     )
+    ingest_requeue_after_s: float = Field(
+        300.0,
+        gt=0,
+        description="A job still queued this long was never picked up (its message was lost): "
+        "the ingestion worker queues it again, checking this often, and retry accepts it.",
+    )
 
     @field_validator("cors_origins", "keyless_networks", "allowed_hosts", mode="before")
     @classmethod

@@ -55,9 +55,13 @@ def get_chunk(session: Session, kb: KnowledgeBase, chunk_id: int) -> ChunkPublic
 
 
 def retry_job(state: GatewayState, session: Session, job: Job) -> Job:
-    """Queue a failed job again; the pipeline replaces whatever a failed run left behind."""
-    if job.stage != JobStage.FAILED:
-        raise ConflictError(f"job {job.id} is {job.stage}: only failed jobs can be retried")
+    """Queue a failed (or long-queued) job again; the pipeline replaces what a run left behind."""
+    after = state.settings.ingest_requeue_after_s
+    if job.stage != JobStage.FAILED and not jobs.is_stale_queued(job, after):
+        raise ConflictError(
+            f"job {job.id} is {job.stage}: only failed jobs, and jobs queued for over "
+            f"{after:g} s, can be retried"
+        )
     doc = session.get(Document, job.document_id) if job.document_id is not None else None
     if doc is None:
         raise NotFoundError(f"the document of job {job.id} was deleted: upload it again")

@@ -14,14 +14,22 @@ from services.gateway.knowledge_bases.service import get_kb
 from services.gateway.state import GatewayState
 
 
-def _resolve(session: Session, hits: list[ScoredChunk]) -> list[ChunkHit]:
-    """Hits in the retriever's order; chunks deleted meanwhile are dropped, not invented."""
+def _resolve(session: Session, kb: KnowledgeBase, hits: list[ScoredChunk]) -> list[ChunkHit]:
+    """Hits in the retriever's order; chunks deleted meanwhile are dropped, not invented.
+
+    Only chunks of ``kb``'s own ready documents count: a vector left behind under an id that
+    now names another knowledge base's chunk must never bring that chunk's text here.
+    """
     if not hits:
         return []
     rows = session.execute(
         select(Chunk.id, Chunk.document_id, Chunk.position, Chunk.text, Document.filename)
         .join(Document, Document.id == Chunk.document_id)
-        .where(Chunk.id.in_([h.chunk_id for h in hits]), Document.status == DocumentStatus.READY)
+        .where(
+            Chunk.id.in_([h.chunk_id for h in hits]),
+            Document.knowledge_base_id == kb.id,
+            Document.status == DocumentStatus.READY,
+        )
     ).all()
     by_id = {row.id: row for row in rows}
     resolved = []
@@ -63,7 +71,7 @@ def search_chunks(
         mode or defaults.mode,
         defaults.rerank if rerank is None else rerank,
     )
-    return _resolve(session, hits)
+    return _resolve(session, kb, hits)
 
 
 def search(
