@@ -196,12 +196,13 @@ class ChatPipeline:
     def _run(self, session: Session) -> Generator[StreamEvent, None, None]:
         """The steps in order; the slot (none without a queue depth) is released in one place."""
         with hold_generation_slot(self.state) or nullcontext():
+            searching = time.monotonic()
             self.query = standalone_query(self.state, self.question, self.history)
             top_k = self.options.top_k or self.state.settings.retrieval.top_k
             self.hits = search_chunks(
                 self.state, session, self.kb, self.query, top_k, self.options.mode
             )
-            self.timings["retrieval_ms"] = _ms_since(self._started_at)
+            self.timings["retrieval_ms"] = _ms_since(searching)
             yield _SEARCHED
             if not grounded(self.hits, self._min_score, self.question):
                 logger.info(
