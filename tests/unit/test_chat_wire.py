@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from services.common.schemas import (
     ChatResponse,
+    ChunkHit,
     Citation,
     SourcePassage,
     SourcesEvent,
@@ -60,3 +61,15 @@ def test_the_openai_stream_carries_the_sources_on_its_first_chunk() -> None:
     assert "zhiku_sources" not in token and "zhiku_sources" not in last
     assert token["choices"][0]["delta"]["content"] == "Every six months [1]."
     assert last["choices"][0]["finish_reason"] == "stop" and last["citations"][0]["index"] == 1
+
+
+def test_the_schemas_round_trip_and_default_to_no_timings() -> None:
+    hit = ChunkHit(
+        chunk_id=7, document_id=3, document_name="manual.md", position=0, text="x", score=0.9
+    )
+    passage = SourcePassage.of(1, hit, "Every six months.")
+    assert isinstance(passage, SourcePassage) and passage == PASSAGE
+    event = SourcesEvent(sources=[passage])
+    assert SourcesEvent.model_validate_json(event.model_dump_json()) == event
+    assert ChatResponse(answer="a", citations=[], grounded=False).timings == {}
+    assert ChatResponse.model_validate_json(FINAL.model_dump_json()).timings == FINAL.timings
