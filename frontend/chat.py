@@ -7,13 +7,13 @@ from collections.abc import Iterator
 import streamlit as st
 
 from frontend import state
-from frontend.citations import render_actions, render_sources
+from frontend.citations import render_actions, render_reading, render_sources
 from frontend.i18n import t
 from frontend.notices import show_error
 from frontend.sidebar import render_sidebar
 from services.client import GatewayClient, GatewayError
 from services.common.conversation_schemas import ConversationMessagePublic
-from services.common.schemas import ChatResponse
+from services.common.schemas import ChatResponse, SourcesEvent
 
 
 def chat_page() -> None:
@@ -80,13 +80,20 @@ def _stream_answer(
 ) -> ChatResponse | None:
     final: list[ChatResponse] = []
     options = state.chat_options(conversation_id)
+    reading = st.container()  # above the answer: the passages, shown before its first token
 
     def tokens() -> Iterator[str]:
         messages = [{"role": "user", "content": question}]
+        fold = None
         for item in client.chat_stream(kb, messages, options):
-            if isinstance(item, ChatResponse):
+            if isinstance(item, SourcesEvent):
+                fold = render_reading(reading, item)
+            elif isinstance(item, ChatResponse):
                 final.append(item)
             else:
+                if fold is not None:  # the answer has begun: the passages fold away
+                    fold()
+                    fold = None
                 yield item
 
     try:

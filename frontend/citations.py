@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from frontend.i18n import t
 from frontend.notices import show_error
 from services.client import GatewayClient, GatewayError
 from services.common.conversation_schemas import ConversationMessagePublic, FeedbackCreate
-from services.common.schemas import Citation
+from services.common.schemas import Citation, SourcesEvent
 
 FEEDBACK_SENT_KEY = "feedback_sent"
 
@@ -43,6 +45,21 @@ def _paragraphs(escaped: str) -> str:
 def chip_label(citation: Citation) -> str:
     """A source chip: ``[n] document``."""
     return f"[{citation.index}] {citation.document_name}"
+
+
+def render_reading(slot: DeltaGenerator, event: SourcesEvent) -> Callable[[], None] | None:
+    """The passages being read, at once, before the first token; returns how to fold them."""
+    if not event.sources:
+        return None
+    count = len(event.sources)
+    box = slot.status(t("reading", n=count), expanded=True)
+    for passage in event.sources:
+        box.caption(f"**{chip_label(passage)}** · {passage.quote}")
+
+    def fold() -> None:
+        box.update(label=t("read", n=count), state="complete", expanded=False)
+
+    return fold
 
 
 def render_sources(client: GatewayClient, kb: str, key: str, citations: list[Citation]) -> None:

@@ -81,6 +81,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "placeholder": ("向知识库提问…", "Ask the knowledge base…"),
     "placeholder_no_kb": ("请先选择或创建知识库", "Pick or create a knowledge base first"),
     "thinking": ("检索与生成中…", "Retrieving and generating…"),
+    "reading": ("正在阅读 {n} 段资料…", "Reading {n} passages…"),
+    "read": ("已阅读 {n} 段资料", "Read {n} passages"),
     "not_grounded": ("文档中未找到依据", "Not found in the documents"),
     "sources": ("引用", "Sources"),
     "source_title": ("引用来源", "Source"),

@@ -1,4 +1,4 @@
-"""``zhiku ask``: one question to a knowledge base, answer streamed, then its sources."""
+"""``zhiku ask``: one question to a knowledge base: the passages read, the answer, its sources."""
 
 from __future__ import annotations
 
@@ -7,15 +7,21 @@ from rich.markup import escape
 
 from services.cli.output import console
 from services.client import ChatOptions, GatewayClient
-from services.common.schemas import ChatResponse
+from services.common.schemas import ChatResponse, Citation, SourcesEvent
 
 QUOTE_CHARS = 160
 
 
 def ask_question(
-    client: GatewayClient, kb: str, question: str, stream: bool, top_k: int | None
+    client: GatewayClient,
+    kb: str,
+    question: str,
+    stream: bool,
+    top_k: int | None,
+    verbose: bool = False,
 ) -> ChatResponse:
-    """Print the answer (token by token when streaming), then the sources; return the answer."""
+    """Print the passages being read and the answer (token by token when streaming), then the
+    sources, and with ``verbose`` the time each step took; return the answer."""
     messages = [{"role": "user", "content": question}]
     if not stream:
         reply = client.chat(kb, messages, ChatOptions(top_k=top_k))
@@ -23,6 +29,8 @@ def ask_question(
     else:
         reply = _stream(client, kb, messages, top_k)
     print_sources(reply)
+    if verbose:
+        print_timings(reply)
     return reply
 
 
@@ -31,6 +39,9 @@ def _stream(
 ) -> ChatResponse:
     streamed: list[str] = []
     for item in client.chat_stream(kb, messages, ChatOptions(top_k=top_k)):
+        if isinstance(item, SourcesEvent):
+            print_reading(item)
+            continue
         if isinstance(item, ChatResponse):
             typer.echo("")
             if "".join(streamed).strip() != item.answer.strip():
@@ -42,6 +53,16 @@ def _stream(
     raise AssertionError("chat_stream always ends with a ChatResponse or raises")
 
 
+def print_reading(event: SourcesEvent) -> None:
+    """The passages retrieved, before the answer starts: what the model is reading."""
+    count = len(event.sources)
+    console.print(f"[dim]正在阅读 {count} 段资料… / reading {count} passages…[/dim]")
+    for passage in event.sources:
+        console.print(f"[dim]{_line(passage)}[/dim]")
+    if count:
+        console.print("")
+
+
 def print_sources(reply: ChatResponse) -> None:
     """The citations as ``[n] document: quote`` lines."""
     if not reply.grounded:
@@ -50,7 +71,18 @@ def print_sources(reply: ChatResponse) -> None:
         return
     console.print("\n[bold]引用 / Sources[/bold]")
     for c in reply.citations:
-        quote = " ".join(c.quote.split())
-        if len(quote) > QUOTE_CHARS:
-            quote = quote[:QUOTE_CHARS] + "…"
-        console.print(f"\\[{c.index}] [cyan]{escape(c.document_name)}[/cyan]: {escape(quote)}")
+        console.print(_line(c))
+
+
+def print_timings(reply: ChatResponse) -> None:
+    """Each step's milliseconds, as the gateway measured them."""
+    if reply.timings:
+        steps = ", ".join(f"{name} {ms:.0f}" for name, ms in reply.timings.items())
+        console.print(f"[dim]timings (ms): {escape(steps)}[/dim]")
+
+
+def _line(c: Citation) -> str:
+    quote = " ".join(c.quote.split())
+    if len(quote) > QUOTE_CHARS:
+        quote = quote[:QUOTE_CHARS] + "…"
+    return f"\\[{c.index}] [cyan]{escape(c.document_name)}[/cyan]: {escape(quote)}"

@@ -80,10 +80,13 @@ def ask(
     kb: KbOption,
     stream: Annotated[bool, typer.Option("--stream/--no-stream", help="Stream tokens.")] = True,
     top_k: Annotated[int | None, typer.Option(min=1, max=50, help="Passages to retrieve.")] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Print the time each step took.")
+    ] = False,
 ) -> None:
     """Ask a question; the answer is printed with its sources."""
     with gateway_errors():
-        ask_question(_client(ctx), kb, question, stream=stream, top_k=top_k)
+        ask_question(_client(ctx), kb, question, stream=stream, top_k=top_k, verbose=verbose)
 
 
 @kb_app.command("list")

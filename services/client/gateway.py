@@ -33,6 +33,7 @@ from services.common.schemas import (
     KnowledgeBasesPublic,
     SearchMode,
     SearchResponse,
+    SourcesEvent,
     UploadAccepted,
 )
 
@@ -162,8 +163,8 @@ class GatewayClient(BaseClient):
 
     def chat_stream(
         self, kb: str, messages: Sequence[MessageLike], options: ChatOptions | None = None
-    ) -> Iterator[str | ChatResponse]:
-        """Stream the answer: token texts as they come, then the final ChatResponse."""
+    ) -> Iterator[str | SourcesEvent | ChatResponse]:
+        """Stream the answer: its sources, token texts as they come, then the ChatResponse."""
         body = _chat_body(kb, messages, stream=True, options=options)
         headers = {"Accept": "text/event-stream"}
         try:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import httpx
 
 from services.common.errors import ERROR_TYPES
-from services.common.schemas import ChatResponse
+from services.common.schemas import ChatResponse, SourcesEvent
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +81,12 @@ def error_from_event(data: str) -> GatewayError:
     return GatewayError(cls.status_code if cls else 502, str(body.get("error", "")), error_type)
 
 
-def chat_events(lines: Iterable[str]) -> Iterator[str | ChatResponse]:
+def chat_events(lines: Iterable[str]) -> Iterator[str | SourcesEvent | ChatResponse]:
+    """The sources (first, before generation), token texts, then the final ChatResponse."""
     for event in parse_sse(lines):
-        if event.event == "token":
+        if event.event == "sources":
+            yield SourcesEvent.model_validate_json(event.data)
+        elif event.event == "token":
             text = json.loads(event.data).get("text", "")
             if text:
                 yield text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Generic, Literal, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -192,7 +192,7 @@ class Citation(ChunkRef):
     score: float
 
     @classmethod
-    def of(cls, index: int, hit: ChunkHit, quote: str) -> Citation:
+    def of(cls, index: int, hit: ChunkHit, quote: str) -> Self:
         """The citation [index] of an answer, backed by ``hit``."""
         return cls(
             index=index,
@@ -202,6 +202,16 @@ class Citation(ChunkRef):
             quote=quote,
             score=hit.score,
         )
+
+
+class SourcePassage(Citation):
+    """Passage [index] given to the model; its quote is the sentence nearest the question."""
+
+
+class SourcesEvent(BaseModel):
+    """A streamed chat's first event, before generation: the passages the answer is read from."""
+
+    sources: list[SourcePassage] = Field(..., description="Empty when nothing relevant was found.")
 
 
 class SentenceCheck(BaseModel):
@@ -234,6 +244,11 @@ class ChatResponse(BaseModel):
     check: AnswerCheck = Field(default_factory=AnswerCheck)
     conversation_id: int | None = Field(None, description="The conversation the turn went to.")
     message_id: int | None = Field(None, description="The stored answer, for feedback.")
+    timings: dict[str, float] = Field(
+        default_factory=dict,
+        description="Milliseconds per step: retrieval_ms, queue_ms, prompt_eval_ms, "
+        "generation_ms, first_token_ms, checks_ms, total_ms.",
+    )
 
 
 # --- generation task (gateway -> llm worker) -------------------------------------------------

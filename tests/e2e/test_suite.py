@@ -15,13 +15,24 @@ from services.common.schemas import (
     JobPublic,
     KnowledgeBasePublic,
     SearchResponse,
+    SourcesEvent,
     UploadAccepted,
 )
+from services.common.script import to_script_of
 from tests.e2e.conftest import DATA, RunningSuite, top_hit, upload_and_wait, wait_jobs
 
 pytestmark = pytest.mark.e2e
 
 KB = "e2e-manuals"
+# What every answered chat reports of its time, in ms (ChatResponse.timings).
+TIMED_STEPS = {
+    "retrieval_ms",
+    "queue_ms",
+    "prompt_eval_ms",
+    "generation_ms",
+    "checks_ms",
+    "total_ms",
+}
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +127,25 @@ def test_chat_answers_with_a_citation_to_the_chunk(
     cited = {c.document_name for c in chat.citations}
     assert "zh_manual.md" in cited
     assert any("180 天" in c.quote for c in chat.citations if c.document_name == "zh_manual.md")
+    assert set(chat.timings) >= TIMED_STEPS, chat.timings
+    assert chat.timings["total_ms"] >= chat.timings["retrieval_ms"] > 0
+
+
+def test_a_traditional_question_gets_a_traditional_answer(
+    running_suite: RunningSuite, filled_kb: dict[str, JobPublic]
+) -> None:
+    question = "天工X7 的 PP 棉濾芯多久更換一次？"
+    response = running_suite.client.post(
+        "/api/v1/chat",
+        json={"knowledge_base": KB, "messages": [{"role": "user", "content": question}]},
+    )
+    assert response.status_code == 200, response.text
+    chat = ChatResponse.model_validate(response.json())
+    assert "180" in chat.answer and chat.grounded
+    # Already in Traditional characters: converting it again changes nothing.
+    assert to_script_of(question, chat.answer) == chat.answer
+    # The quotes stay as the (Simplified) manual writes them.
+    assert any("180 天" in c.quote for c in chat.citations if c.document_name == "zh_manual.md")
 
 
 def _read_sse(response: httpx.Response) -> list[tuple[str, str]]:
@@ -143,7 +173,13 @@ def test_streamed_chat_sends_tokens_then_citations(
     names = [name for name, _ in events]
     assert names.count("token") >= 2
     assert names[-1] == "end"
+    # The passages come first, before generation: a reader sees them while the model reads.
+    assert names[0] == "sources" and names.index("sources") < names.index("token")
+    sources = SourcesEvent.model_validate_json(events[0][1]).sources
+    assert [s.index for s in sources] == list(range(1, len(sources) + 1))
+    assert any(s.document_name == "en_report.txt" and "Aurora Ridge" in s.quote for s in sources)
     final = ChatResponse.model_validate(json.loads(events[-1][1]))
+    assert set(final.timings) >= TIMED_STEPS, final.timings
     streamed = "".join(json.loads(data)["text"] for name, data in events if name == "token")
     assert streamed == final.answer
     assert "1987" in final.answer
@@ -168,6 +204,15 @@ def test_chat_says_when_the_documents_do_not_answer(
     assert reply in chat.answer
     assert not chat.grounded
     assert chat.citations == []
+    body = {
+        "knowledge_base": KB,
+        "stream": True,
+        "messages": [{"role": "user", "content": question}],
+    }
+    with running_suite.client.stream("POST", "/api/v1/chat", json=body) as streamed:
+        events = _read_sse(streamed)
+    assert events[0] == ("sources", '{"sources":[]}')
+    assert events[-1][0] == "end"
 
 
 def test_unknown_knowledge_base_is_a_404_with_error_type(running_suite: RunningSuite) -> None:
@@ -221,8 +266,13 @@ def test_openai_client_works_unchanged(
         messages=[{"role": "user", "content": "At what altitude is the observatory?"}],
         stream=True,
     )
-    text = "".join(chunk.choices[0].delta.content or "" for chunk in pieces if chunk.choices)
+    chunks = list(pieces)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
     assert "2,840" in text or "2840" in text
+    # zhiku's extension: the first chunk names the passages, before any content.
+    sources = (chunks[0].model_extra or {}).get("zhiku_sources")
+    assert sources and any(s["document_name"] == "en_report.txt" for s in sources)
+    assert not chunks[0].choices[0].delta.content
 
 
 def test_deleting_a_document_removes_its_chunks(

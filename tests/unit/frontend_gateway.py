@@ -96,6 +96,7 @@ class FakeGateway:
     jobs: list[dict[str, Any]] = field(default_factory=list)
     conversations: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    fail_after_sources: bool = False  # the chat stream ends in an error once its sources are sent
 
     def client(self) -> GatewayClient:
         """A gateway client talking to this fake."""
@@ -206,8 +207,14 @@ class FakeGateway:
                 "created_at": NOW,
             },
         ]
+        sources = {"sources": [{**CITATION, "quote": "知库支持 PDF、Word 和网页。"}]}
         tokens = "".join(
             f"event: token\ndata: {json.dumps({'text': t})}\n\n" for t in ("知库支持", "PDF[1]。")
         )
-        text = f"{tokens}event: end\ndata: {json.dumps(final)}\n\n"
+        if self.fail_after_sources:
+            error = {"error": "the llm worker stopped", "error_type": "not_ready"}
+            tokens, final_event = "", f"event: error\ndata: {json.dumps(error)}\n\n"
+        else:
+            final_event = f"event: end\ndata: {json.dumps(final)}\n\n"
+        text = f"event: sources\ndata: {json.dumps(sources)}\n\n{tokens}{final_event}"
         return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})

@@ -18,6 +18,7 @@ from services.common.schemas import (
     ChatResponse,
     ChunkHit,
     GenerationRequest,
+    SourcesEvent,
     StreamEvent,
 )
 from services.common.settings import Settings
@@ -53,7 +54,11 @@ class Fakes:
         self.hits = hits
         self.events = [
             StreamEvent(kind="token", text="Every six months [1]."),
-            StreamEvent(kind="end", usage={"completion_tokens": 5}),
+            StreamEvent(
+                kind="end",
+                usage={"completion_tokens": 5},
+                timings={"prompt_eval_ms": 40.0, "generation_ms": 60.0, "first_token_ms": 45.0},
+            ),
         ]
         self.calls: list[str] = []
         self.held_while_generating: list[int] = []
@@ -81,9 +86,9 @@ class Fakes:
             yield event
 
 
-def _pipeline(fakes: Fakes) -> ChatPipeline:
+def _pipeline(fakes: Fakes, question: str = QUESTION) -> ChatPipeline:
     kb = KnowledgeBase(id=1, name="kb", embedding_model="m", embedding_dim=4)
-    messages = [ChatMessage(role="user", content=QUESTION)]
+    messages = [ChatMessage(role="user", content=question)]
     return ChatPipeline(fakes.state, kb, messages).start(cast(Any, None))
 
 
@@ -144,8 +149,9 @@ def test_a_stream_left_after_its_first_token_gives_the_slot_back(
     fakes = Fakes(monkeypatch, [_hit(0.6)])
     fakes.events.insert(0, StreamEvent(kind="token", text="Every "))
 
-    async def first_token_then_leave() -> StreamEvent | ChatResponse:
+    async def first_token_then_leave() -> StreamEvent | SourcesEvent | ChatResponse:
         events = _pipeline(fakes).stream()
+        assert isinstance(await anext(events), SourcesEvent)
         first = await anext(events)
         assert fakes.slots.in_flight() == 1
         await events.aclose()
@@ -158,10 +164,77 @@ def test_a_stream_left_after_its_first_token_gives_the_slot_back(
 def test_a_whole_stream_ends_with_the_checked_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     fakes = Fakes(monkeypatch, [_hit(0.6)])
 
-    async def collect() -> list[StreamEvent | ChatResponse]:
+    async def collect() -> list[StreamEvent | SourcesEvent | ChatResponse]:
         return [event async for event in _pipeline(fakes).stream()]
 
-    *tokens, final = asyncio.run(collect())
+    sources, *tokens, final = asyncio.run(collect())
+    assert isinstance(sources, SourcesEvent)
     assert tokens == fakes.events[:1]
     assert isinstance(final, ChatResponse) and final.grounded and final.citations
     assert fakes.slots.in_flight() == 0
+
+
+def _streamed(
+    fakes: Fakes, question: str = QUESTION
+) -> list[StreamEvent | SourcesEvent | ChatResponse]:
+    async def collect() -> list[StreamEvent | SourcesEvent | ChatResponse]:
+        return [event async for event in _pipeline(fakes, question).stream()]
+
+    return asyncio.run(collect())
+
+
+def test_the_sources_come_first_before_generation_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    fakes = Fakes(monkeypatch, [_hit(0.6), _hit(0.5, "Unrelated. The PP filter costs 20 yuan.")])
+
+    async def first_event() -> StreamEvent | SourcesEvent | ChatResponse:
+        events = _pipeline(fakes).stream()
+        first = await anext(events)
+        await events.aclose()
+        return first
+
+    first = asyncio.run(first_event())
+    assert "generate" not in fakes.calls  # nothing was asked of the llm worker yet
+    assert isinstance(first, SourcesEvent)
+    assert [(s.index, s.chunk_id, s.document_name) for s in first.sources] == [
+        (1, 7, "manual.md"),
+        (2, 7, "manual.md"),
+    ]
+    # Each passage's quote is its sentence nearest the question.
+    assert first.sources[1].quote == "The PP filter costs 20 yuan."
+
+
+def test_a_not_found_stream_sends_no_sources_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    events = _streamed(Fakes(monkeypatch, [_hit(0.1)]))
+    assert events[0] == SourcesEvent(sources=[])
+    assert isinstance(events[-1], ChatResponse) and not events[-1].grounded
+
+
+def test_the_reply_times_each_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    fakes = Fakes(monkeypatch, [_hit(0.6)])
+    for reply in (_pipeline(fakes).answer(), _streamed(fakes)[-1]):
+        assert isinstance(reply, ChatResponse)
+        assert set(reply.timings) == {
+            "retrieval_ms",
+            "queue_ms",
+            "prompt_eval_ms",
+            "generation_ms",
+            "first_token_ms",
+            "checks_ms",
+            "total_ms",
+        }
+        assert reply.timings["prompt_eval_ms"] == 40.0 and reply.timings["generation_ms"] == 60.0
+        assert all(ms >= 0 for ms in reply.timings.values())
+        assert reply.timings["total_ms"] >= reply.timings["retrieval_ms"]
+
+
+def test_a_traditional_question_gets_a_traditional_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    passage = "PP 滤芯每六个月更换一次。"
+    fakes = Fakes(monkeypatch, [_hit(0.6, passage)])
+    fakes.events[0] = StreamEvent(kind="token", text="滤芯每六个月更换一次[1]。")
+    sources, token, final = _streamed(fakes, "濾芯多久更換一次？")
+    assert isinstance(sources, SourcesEvent) and sources.sources[0].quote == passage
+    assert isinstance(token, StreamEvent) and token.text == "濾芯每六個月更換一次[1]。"
+    assert isinstance(final, ChatResponse) and final.answer == "濾芯每六個月更換一次[1]。"
+    # The checks read the answer as generated; quotes stay as the documents have them.
+    assert final.grounded and final.citations[0].quote == passage
+    assert final.check.unsupported == 0

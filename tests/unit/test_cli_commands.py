@@ -110,11 +110,14 @@ class GatewayStub:
                     "score": 0.9,
                 }
             ],
+            "timings": {"retrieval_ms": 120.0, "queue_ms": 3.0, "total_ms": 2400.0},
         }
         if not json.loads(request.content)["stream"]:
             return httpx.Response(200, json=final)
+        passage = {**final["citations"][0], "quote": "知库是文档问答助手。"}  # type: ignore[index]
         body = (
-            "".join(f"event: token\ndata: {json.dumps({'text': t})}\n\n" for t in ("答", "案[1]"))
+            f"event: sources\ndata: {json.dumps({'sources': [passage]})}\n\n"
+            + "".join(f"event: token\ndata: {json.dumps({'text': t})}\n\n" for t in ("答", "案[1]"))
             + f"event: end\ndata: {json.dumps(final)}\n\n"
         )
         return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
@@ -212,6 +215,25 @@ def test_ask_prints_answer_then_sources(gateway: GatewayStub, stream: bool) -> N
     assert result.exit_code == 0, result.output
     assert result.output.index("答案[1]") < result.output.index("Sources")
     assert "[1] 手册.md: 原文[引用]内容" in result.output
+    assert "timings" not in result.output
+
+
+def test_ask_prints_the_passages_being_read_before_the_answer(gateway: GatewayStub) -> None:
+    result = runner.invoke(app, ["ask", "什么是知库？", "--kb", "docs"], obj=gateway.client())
+    assert result.exit_code == 0, result.output
+    reading = result.output.index("reading 1 passages")
+    assert reading < result.output.index("[1] 手册.md: 知库是文档问答助手。")
+    assert result.output.index("[1] 手册.md: 知库是文档问答助手。") < result.output.index("答案[1]")
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_ask_verbose_prints_the_timings(gateway: GatewayStub, stream: bool) -> None:
+    args = ["ask", "什么是知库？", "--kb", "docs", "--verbose"] + (
+        [] if stream else ["--no-stream"]
+    )
+    result = runner.invoke(app, args, obj=gateway.client())
+    assert result.exit_code == 0, result.output
+    assert "timings (ms): retrieval_ms 120, queue_ms 3, total_ms 2400" in result.output
 
 
 def test_collect_files_and_batches(tmp_path: Path) -> None:

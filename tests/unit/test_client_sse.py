@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from services.client import ChatOptions, GatewayClient, GatewayError, parse_sse
-from services.common.schemas import ChatResponse
+from services.common.schemas import ChatResponse, SourcesEvent
 
 END = {
     "answer": "知库支持中文和英文文档[1]。",
@@ -80,6 +80,20 @@ def test_chat_stream_yields_tokens_then_the_final_response(sep: str) -> None:
         "messages": [{"role": "user", "content": "支持什么？"}],
     }
     assert seen[0].url.path == "/api/v1/chat"
+
+
+def test_chat_stream_yields_the_sources_first_then_tokens_and_timings() -> None:
+    source = {**END["citations"][0], "quote": "知库支持中文和英文文档。"}  # type: ignore[index]
+    end = {**END, "timings": {"retrieval_ms": 85.5, "total_ms": 1900.0}}
+    body = sse(("sources", {"sources": [source]}), ("token", {"text": "知库"}), ("end", end))
+    client, _ = streaming_client(body)
+    first, token, final = client.chat_stream("kb", [{"role": "user", "content": "q"}])
+    assert isinstance(first, SourcesEvent)
+    assert [(s.index, s.chunk_id, s.document_name) for s in first.sources] == [(1, 7, "intro.md")]
+    assert first.sources[0].quote == "知库支持中文和英文文档。"
+    assert token == "知库"
+    assert isinstance(final, ChatResponse)
+    assert final.timings == {"retrieval_ms": 85.5, "total_ms": 1900.0}
 
 
 def test_chat_stream_error_event_raises_with_the_type_and_status() -> None:

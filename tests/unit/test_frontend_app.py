@@ -81,6 +81,18 @@ def test_a_first_question_opens_a_saved_chat_and_shows_sources() -> None:
     assert [b.label for b in at.sidebar.button if b.key == "conv-1"] == ["知库支持哪些格式？"]
 
 
+def test_the_passages_read_show_before_the_first_token() -> None:
+    # A stream cut after its sources leaves the page as it stood before the first token.
+    gateway = FakeGateway(fail_after_sources=True)
+    at = run_app(gateway.client(), lang="en")
+    at.chat_input[0].set_value("知库支持哪些格式？").run()
+    assert not at.exception
+    [reading] = at.chat_message[1].status
+    assert reading.label == "Reading 1 passages…"
+    assert any("[1] 指南.pdf" in c.value and "知库支持 PDF" in c.value for c in reading.caption)
+    assert "the llm worker stopped" in texts(at)
+
+
 def test_a_past_chat_resumes_with_its_history_and_settings() -> None:
     gateway = FakeGateway()
     gateway.conversations[7] = conversation(

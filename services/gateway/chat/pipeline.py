@@ -8,8 +8,9 @@ failed, not found, or left by a client that went away.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Iterator
 from contextlib import closing, nullcontext
 from dataclasses import dataclass
 
@@ -33,8 +34,11 @@ from services.common.schemas import (
     ContextPassage,
     GenerationRequest,
     SearchMode,
+    SourcePassage,
+    SourcesEvent,
     StreamEvent,
 )
+from services.common.script import to_script_of
 from services.gateway.chat.rewrite import standalone_query
 from services.gateway.chat.worker_watch import hold_generation_slot, watched_generation
 from services.gateway.search.service import search_chunks
@@ -45,6 +49,8 @@ logger = logging.getLogger(__name__)
 QUOTE_CHARS = 240
 # Yielded once the search is done: start() runs the steps up to here, before any reply is sent.
 _SEARCHED = StreamEvent(kind="end")
+# What the end event of the llm worker tells of its own time, passed on in ChatResponse.timings.
+_WORKER_TIMINGS = ("prompt_eval_ms", "generation_ms", "first_token_ms")
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,8 @@ class ChatPipeline:
         self.history = [m for m in messages[:-1] if m.role in ("user", "assistant")]
         self.query = self.question  # what was searched: the question, or its standalone rewrite
         self.hits: list[ChunkHit] = []
+        self.timings: dict[str, float] = {}  # ms per step, see ChatResponse.timings
+        self._started_at = time.monotonic()
         self._steps: Generator[StreamEvent, None, None] | None = None
 
     def start(self, session: Session) -> ChatPipeline:
@@ -94,6 +102,7 @@ class ChatPipeline:
         Raises OverloadedError (429) at once when the llm workers already have as many chats
         as the queue depth allows.
         """
+        self._started_at = time.monotonic()
         self._steps = self._run(session)
         next(self._steps)
         return self
@@ -112,16 +121,31 @@ class ChatPipeline:
                     raise _stream_error(event)
         return self.finish("".join(tokens), usage)
 
-    async def stream(self) -> AsyncIterator[StreamEvent | ChatResponse]:
-        """Token events as they come, then the final ChatResponse; errors become error events."""
+    def sources(self) -> SourcesEvent:
+        """The passages the answer will be read from; none when nothing relevant was found."""
+        if not grounded(self.hits, self._min_score, self.question):
+            return SourcesEvent(sources=[])
+        return SourcesEvent(
+            sources=[
+                SourcePassage.of(i, hit, best_quote(self.question, hit.text, QUOTE_CHARS))
+                for i, hit in enumerate(self.hits, start=1)
+            ]
+        )
+
+    async def stream(self) -> AsyncIterator[StreamEvent | SourcesEvent | ChatResponse]:
+        """The sources, token events as they come, then the final ChatResponse.
+
+        Errors become error events.
+        """
         tokens: list[str] = []
         usage: dict[str, int] = {}
         events = self._started()
         try:
+            yield self.sources()
             async for event in iterate_in_threadpool(events):
                 if event.kind == "token":
                     tokens.append(event.text)
-                    yield event
+                    yield event.model_copy(update={"text": to_script_of(self.question, event.text)})
                 elif event.kind == "end":
                     usage = event.usage
                 else:
@@ -138,18 +162,26 @@ class ChatPipeline:
         yield self.finish("".join(tokens), usage)
 
     def finish(self, answer: str, usage: dict[str, int]) -> ChatResponse:
-        """Citations for every [n], pointing at the passage that backs it; then the checks."""
+        """Citations for every [n], pointing at the passage that backs it; then the checks.
+
+        The checks read the answer as generated; the reply gives it in the question's script.
+        """
+        checks_from = time.monotonic()
         is_grounded = grounded(self.hits, self._min_score, self.question, answer)
         passages = [h.text for h in self.hits]
         mapping = attribute(answer, passages) if is_grounded else {}
         citations = [_citation(n, self.hits[p - 1], answer) for n, p in mapping.items()]
+        check = check_answer(answer, passages, mapping) if is_grounded else AnswerCheck()
+        self.timings["checks_ms"] = _ms_since(checks_from)
+        self.timings["total_ms"] = _ms_since(self._started_at)
         return ChatResponse(
-            answer=answer,
+            answer=to_script_of(self.question, answer),
             citations=citations,
             grounded=is_grounded,
             usage=usage,
             query=self.query,
-            check=check_answer(answer, passages, mapping) if is_grounded else AnswerCheck(),
+            check=check,
+            timings=self.timings,
         )
 
     @property
@@ -164,11 +196,13 @@ class ChatPipeline:
     def _run(self, session: Session) -> Generator[StreamEvent, None, None]:
         """The steps in order; the slot (none without a queue depth) is released in one place."""
         with hold_generation_slot(self.state) or nullcontext():
+            searching = time.monotonic()
             self.query = standalone_query(self.state, self.question, self.history)
             top_k = self.options.top_k or self.state.settings.retrieval.top_k
             self.hits = search_chunks(
                 self.state, session, self.kb, self.query, top_k, self.options.mode
             )
+            self.timings["retrieval_ms"] = _ms_since(searching)
             yield _SEARCHED
             if not grounded(self.hits, self._min_score, self.question):
                 logger.info(
@@ -180,7 +214,20 @@ class ChatPipeline:
                 yield StreamEvent(kind="end")
                 return
             # Fails fast with not_ready when no llm worker is (or stays) alive to answer.
-            yield from watched_generation(self.state, self._generation_request())
+            yield from self._timed(watched_generation(self.state, self._generation_request()))
+
+    def _timed(self, events: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
+        """The worker's events; notes the wait for its first one and its own prompt/token ms."""
+        sent, first_wait = time.monotonic(), None
+        for event in events:
+            first_wait = _ms_since(sent) if first_wait is None else first_wait
+            if event.kind == "end":
+                worker = event.timings
+                # The worker's own time to its first token is prompt work, not queueing.
+                queued = first_wait - worker.get("first_token_ms", 0.0)
+                self.timings["queue_ms"] = round(max(0.0, queued), 1)
+                self.timings.update({k: worker[k] for k in _WORKER_TIMINGS if k in worker})
+            yield event
 
     def _generation_request(self) -> GenerationRequest:
         return GenerationRequest(
@@ -196,6 +243,10 @@ class ChatPipeline:
 
 def _citation(index: int, hit: ChunkHit, answer: str) -> Citation:
     return Citation.of(index, hit, best_quote(answer, hit.text, QUOTE_CHARS))
+
+
+def _ms_since(moment: float) -> float:
+    return round((time.monotonic() - moment) * 1000, 1)
 
 
 def _stream_error(event: StreamEvent) -> ZhikuError:

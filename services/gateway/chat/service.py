@@ -12,7 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from services.common.errors import ValidationFailedError
 from services.common.http_errors import error_payload
 from services.common.models import KnowledgeBase
-from services.common.schemas import ChatMessage, ChatRequest, ChatResponse, StreamEvent
+from services.common.schemas import (
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    SourcesEvent,
+    StreamEvent,
+)
 from services.gateway.auth import Principal
 from services.gateway.chat.pipeline import ChatOptions, ChatPipeline
 from services.gateway.conversations import service as conversations
@@ -61,8 +67,8 @@ async def _saved(
     state: GatewayState,
     conversation_id: int | None,
     question: str,
-    events: AsyncIterator[StreamEvent | ChatResponse],
-) -> AsyncIterator[StreamEvent | ChatResponse]:
+    events: AsyncIterator[StreamEvent | SourcesEvent | ChatResponse],
+) -> AsyncIterator[StreamEvent | SourcesEvent | ChatResponse]:
     """Store the finished turn before the end event leaves, so a reload shows it."""
     async for event in events:
         if isinstance(event, ChatResponse) and conversation_id is not None:
@@ -72,9 +78,14 @@ async def _saved(
         yield event
 
 
-async def _sse(events: AsyncIterator[StreamEvent | ChatResponse]) -> AsyncIterator[ServerSentEvent]:
+async def _sse(
+    events: AsyncIterator[StreamEvent | SourcesEvent | ChatResponse],
+) -> AsyncIterator[ServerSentEvent]:
+    """``sources`` first (before generation), then ``token``s, then ``end`` or ``error``."""
     async for event in events:
-        if isinstance(event, ChatResponse):
+        if isinstance(event, SourcesEvent):
+            yield ServerSentEvent(event="sources", data=event.model_dump_json())
+        elif isinstance(event, ChatResponse):
             yield ServerSentEvent(event="end", data=event.model_dump_json())
         elif event.kind == "token":
             yield ServerSentEvent(

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from services.common.schemas import ChatMessage, Citation
+from services.common.schemas import ChatMessage, Citation, SourcePassage
 
 MODEL_PREFIX = "zhiku:"
 
@@ -81,3 +81,8 @@ class OpenAIChatChunk(BaseModel):
     model: str
     choices: list[OpenAIChunkChoice]
     citations: list[Citation] | None = None
+    zhiku_sources: list[SourcePassage] | None = Field(
+        None,
+        description="zhiku extension, on the first chunk only: the passages retrieved for the "
+        "answer (empty when nothing relevant was found), sent before generation starts.",
+    )

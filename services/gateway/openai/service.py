@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from sqlalchemy.orm import Session
 
 from services.common.http_errors import error_payload
-from services.common.schemas import ChatResponse, StreamEvent
+from services.common.schemas import ChatResponse, SourcesEvent, StreamEvent
 from services.gateway.auth import Principal
 from services.gateway.chat.pipeline import ChatOptions, ChatPipeline
 from services.gateway.knowledge_bases.service import get_kb, list_kbs
@@ -74,12 +74,15 @@ def _usage(response: ChatResponse) -> OpenAIUsage:
 
 async def _chunks(
     model: str,
-    events: AsyncIterator[StreamEvent | ChatResponse],
+    events: AsyncIterator[StreamEvent | SourcesEvent | ChatResponse],
     completion_id: str,
     created: int,
 ) -> AsyncIterator[str]:
     def frame(
-        delta: OpenAIDelta, finish: bool = False, response: ChatResponse | None = None
+        delta: OpenAIDelta,
+        finish: bool = False,
+        response: ChatResponse | None = None,
+        sources: SourcesEvent | None = None,
     ) -> str:
         chunk = OpenAIChatChunk(
             id=completion_id,
@@ -87,12 +90,14 @@ async def _chunks(
             model=model,
             choices=[OpenAIChunkChoice(delta=delta, finish_reason="stop" if finish else None)],
             citations=response.citations if response else None,
+            zhiku_sources=sources.sources if sources else None,
         )
         return f"data: {chunk.model_dump_json(exclude_none=True)}\n\n"
 
-    yield frame(OpenAIDelta(role="assistant", content=""))
     async for event in events:
-        if isinstance(event, ChatResponse):
+        if isinstance(event, SourcesEvent):  # always the first: it opens the assistant turn
+            yield frame(OpenAIDelta(role="assistant", content=""), sources=event)
+        elif isinstance(event, ChatResponse):
             yield frame(OpenAIDelta(), finish=True, response=event)
         elif event.kind == "token":
             yield frame(OpenAIDelta(content=event.text))
