@@ -14,6 +14,7 @@ from services.evaluation.datasets import (
     sample_set,
     simplified_variant,
 )
+from services.evaluation.gate_eval import gate_cases_for, gate_report, gate_scores, gate_table
 from services.evaluation.metrics import answer_scores, latency_ms, ranking_scores
 from services.evaluation.report import (
     ANSWER_COLUMNS,
@@ -63,6 +64,10 @@ __all__ = [
     "ensure_corpus",
     "fill_kb",
     "gate_cases",
+    "gate_cases_for",
+    "gate_report",
+    "gate_scores",
+    "gate_table",
     "latency_ms",
     "load_sets",
     "load_squad",

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
+import pytest
+from typer.testing import CliRunner
+
+from services.cli.main import app
+from services.client import GatewayClient
 from services.evaluation.datasets import EvalSet, Paragraph, Question
+from services.evaluation.gate_eval import gate_cases_for, gate_report, gate_scores
 from services.evaluation.unanswerable import (
     GateRow,
     choose_gate,
@@ -102,3 +111,58 @@ def test_parallel_cases_point_at_the_translated_paragraph() -> None:
         assert case.answerable and case.kb == "zh" and case.question.set_name == "en"
         paragraph = case.question.question_id.split("-q")[1].split("-")[0]
         assert case.question.gold_document == f"zh-p{paragraph}.txt"
+
+
+class _FakeClient:
+    """Answers each search with two hits whose best cosine is the question number / 10."""
+
+    def __init__(self) -> None:
+        self.searched: list[tuple[str, int]] = []
+
+    def search(self, kb: str, query: str, top_k: int = 5) -> SimpleNamespace:
+        self.searched.append((kb, top_k))
+        best = int(query.split(" question ")[1].split(".")[0]) / 10
+        return SimpleNamespace(
+            hits=[SimpleNamespace(dense_score=None), SimpleNamespace(dense_score=best)]
+        )
+
+
+def test_the_gate_through_the_gateway_reads_the_best_cosine_per_search(
+    sets: dict[str, EvalSet],
+) -> None:
+    named = {"cmrc": sets["a"], "xquad-zh": sets["b"]}
+    renamed = {k: EvalSet(k, *_renamed(v, k)) for k, v in named.items()}
+    cases = gate_cases_for(renamed, per_pair=4, seed=1)
+    assert {c.group for c in cases} == {"answerable", "unanswerable"}
+    client = _FakeClient()
+    kb_of = {"cmrc": "g-cmrc", "xquad-zh": "g-xquad-zh"}
+    scores = gate_scores(cast(GatewayClient, client), kb_of, cases, top_k=5)
+    assert scores == [int(c.question.question_id.split("-q")[1].split("-")[0]) / 10 for c in cases]
+    assert {kb for kb, _ in client.searched} <= set(kb_of.values())
+    report = gate_report(cases, scores)
+    assert report["questions"]["across languages"] == 0
+    zero = report["thresholds"][0]
+    assert zero["threshold"] == 0.0 and zero["answerable"] == zero["unanswerable"] == 0.0
+
+
+def test_the_gate_needs_two_sets_that_do_not_answer_each_other(sets: dict[str, EvalSet]) -> None:
+    with pytest.raises(ValueError, match="needs two of the sets"):
+        gate_cases_for({"cmrc": sets["a"]}, per_pair=4, seed=0)
+
+
+def _renamed(evalset: EvalSet, name: str) -> tuple[tuple[Paragraph, ...], tuple[Question, ...]]:
+    paragraphs = tuple(replace(p, set_name=name) for p in evalset.paragraphs)
+    questions = tuple(
+        replace(q, set_name=name, gold_document=q.gold_document.replace(evalset.name, name, 1))
+        for q in evalset.questions
+    )
+    return paragraphs, questions
+
+
+def test_zhiku_eval_gate_refuses_a_single_set_before_the_gateway(tmp_path: Path) -> None:
+    dataset = tmp_path / "cmrc2018_dev.json"
+    dataset.write_text('{"data": []}')
+    args = ["--gateway", "http://127.0.0.1:9", "eval", "gate", "--dataset", str(dataset)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "needs two of the sets" in result.output
