@@ -173,7 +173,7 @@ def measure(
 
 
 def _by_signal(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per signal: spreads, the chosen threshold and the table; answerable pools both groups."""
+    """Per signal: spreads, chosen threshold, table (answerable: both groups, and each apart)."""
     result = {}
     for signal in SIGNALS:
         same = [r[signal] for r in rows if r["group"] == "answerable"]
@@ -181,22 +181,24 @@ def _by_signal(rows: list[dict[str, Any]]) -> dict[str, Any]:
         no = [r[signal] for r in rows if r["group"] == "unanswerable"]
         table = refusal_rates(same + across, no, GRID)
         chosen, separates = choose_gate(table)
-        at_5 = max((r for r in table if r.answerable_refused <= 0.05), key=lambda r: r.threshold)
+        same_rows, across_rows = refusal_rates(same, [], GRID), refusal_rates(across, [], GRID)
+        gated = [
+            {
+                **vars(r),
+                "same_language_refused": s.answerable_refused,
+                "across_refused": a.answerable_refused,
+            }
+            for r, s, a in zip(table, same_rows, across_rows, strict=True)
+        ]
+        # Lexical signals cannot see across languages: how they fare within one.
+        at_5 = [g for g in gated if g["same_language_refused"] <= 0.05][-1]
         result[signal] = {
             "answerable": _spread(same + across),
             "unanswerable": _spread(no),
             "chosen": vars(chosen),
             "separates": separates,
-            "at_5pct": vars(at_5),
-            "table": [
-                {**vars(r), "same_language_refused": s.answerable_refused, "across_refused": a}
-                for r, s, a in zip(
-                    table,
-                    refusal_rates(same, [], GRID),
-                    [row.answerable_refused for row in refusal_rates(across, [], GRID)],
-                    strict=True,
-                )
-            ],
+            "same_language_at_5pct": at_5,
+            "table": gated,
         }
     return result
 
@@ -225,13 +227,13 @@ def _markdown(result: dict[str, Any], was: float) -> list[str]:
         "(≤2%) the highest refusing ≤2% of answerable ones. Gold document among the passages: "
         f"{_pct(result['gold_retrieved'])} of same-language answerable questions.",
         "",
-        "| signal | answerable p5 / p50 | unanswerable p50 / p95 | ≤5% answerable refused: "
-        "threshold, unanswerable refused | chosen | answerable refused (of them across "
+        "| signal | answerable p5 / p50 | unanswerable p50 / p95 | same language only, ≤5% "
+        "refused: threshold, unanswerable refused | chosen | answerable refused (of them across "
         "languages) | unanswerable refused |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, s in signals.items():
-        at5, ch = s["at_5pct"], s["chosen"]
+        at5, ch = s["same_language_at_5pct"], s["chosen"]
         across = next(r["across_refused"] for r in s["table"] if r["threshold"] == ch["threshold"])
         lines.append(
             f"| {name} | {s['answerable']['p5']:.3f} / {s['answerable']['p50']:.3f} | "
@@ -280,15 +282,14 @@ def main() -> None:
     cases += parallel_cases(sets, args.per_pair, args.seed)
     retrieval = Settings().retrieval
     rows = measure(cases, sets, retrieval.top_k, args.documents == "article")
-    answerable = [r for r in rows if r["group"] == "answerable"]
+    found = [r["gold_retrieved"] for r in rows if r["group"] == "answerable"]
     result: dict[str, Any] = {
         "seed": args.seed,
-        "per_pair": args.per_pair,
         "documents": args.documents,
         "top_k": retrieval.top_k,
         "min_score": retrieval.min_score,
         "pairs": sorted({f"{r['question'].split('/')[0]} -> {r['kb']}" for r in rows}),
-        "gold_retrieved": sum(bool(r["gold_retrieved"]) for r in answerable) / len(answerable),
+        "gold_retrieved": statistics.mean(found),
         "signals": _by_signal(rows),
         "questions": rows,
     }
