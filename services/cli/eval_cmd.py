@@ -1,4 +1,4 @@
-"""``zhiku eval``: measure retrieval and answers on SQuAD-layout sets through the real API."""
+"""``zhiku eval``: retrieval, answers and the not-found gate on SQuAD-layout sets, via the API."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ from services.evaluation import (
     ask_all,
     counting,
     ensure_corpus,
+    gate_cases_for,
+    gate_report,
+    gate_scores,
+    gate_table,
     load_sets,
     retrieval_table,
     score_answers,
@@ -24,7 +28,9 @@ from services.evaluation import (
     write_json,
 )
 
-eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Measure retrieval, answer quality and the not-found gate.", no_args_is_help=True
+)
 
 DatasetOpt = Annotated[
     list[Path],
@@ -120,6 +126,45 @@ def answers(
         **score_answers(results, sets),
     }
     console.print(answer_table(report))
+    if out:
+        write_json(out, report)
+        console.print(f"wrote {out}")
+
+
+@eval_app.command("gate")
+def gate(
+    ctx: typer.Context,
+    dataset: DatasetOpt,
+    per_pair: Annotated[int, typer.Option(min=1, help="Questions per pair of sets.")] = 50,
+    top_k: Annotated[int, typer.Option(min=1, max=100, help="Passages a chat gets.")] = 5,
+    kb: Annotated[str, typer.Option("--kb", help="Prefix of the per-set knowledge bases.")] = (
+        "zhiku-gate"
+    ),
+    reuse: ReuseOpt = False,
+    max_paragraphs: MaxParOpt = None,
+    seed: SeedOpt = 0,
+    ingest_timeout: IngestTimeoutOpt = 7200,
+    out: OutOpt = None,
+) -> None:
+    """How often each min_score refuses answerable and unanswerable questions (no LLM).
+
+    Give two or more of cmrc2018_dev.json, xquad.zh.json, xquad.en.json: each fills its own
+    knowledge base, and one set's questions asked of another's are the unanswerable ones.
+    """
+    sets = {s.name: s for s in load_sets(dataset, max_paragraphs, None, seed)}
+    try:
+        cases = gate_cases_for(sets, per_pair, seed)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--dataset") from err
+    client = _client(ctx)
+    kb_of = {name: f"{kb}-{name}" for name in sets}
+    with gateway_errors():
+        for name, evalset in sets.items():
+            ensure_corpus(client, kb_of[name], [evalset], reuse, console, ingest_timeout)
+        with counting(console, "searching", len(cases)) as bar:
+            scores = gate_scores(client, kb_of, cases, top_k, bar)
+    report = {"knowledge_bases": kb_of, "seed": seed, **gate_report(cases, scores)}
+    console.print(gate_table(report))
     if out:
         write_json(out, report)
         console.print(f"wrote {out}")

@@ -110,7 +110,12 @@ class RetrievalSettings(BaseModel):
         True, description="Rescore the candidates by default (bench/results/retrieval.md)."
     )
     min_score: float = Field(
-        0.25, ge=-1.0, le=1.0, description="Dense similarity under which a chunk is not context."
+        0.15,
+        ge=-1.0,
+        le=1.0,
+        description="Dense similarity under which a chunk is not context; no passage reaching "
+        "it answers not-found without generating (bench/results/gate.md: at 0.15 no answerable "
+        "question of the same language was refused).",
     )
     reranker: Literal["fusion", "lexical", "e5", "cross-encoder"] = Field(
         "fusion", description="What rescores candidates when rerank is on (see retriever.rerank)."

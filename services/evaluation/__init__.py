@@ -14,6 +14,7 @@ from services.evaluation.datasets import (
     sample_set,
     simplified_variant,
 )
+from services.evaluation.gate_eval import gate_cases_for, gate_report, gate_scores, gate_table
 from services.evaluation.metrics import answer_scores, latency_ms, ranking_scores
 from services.evaluation.report import (
     ANSWER_COLUMNS,
@@ -31,12 +32,22 @@ from services.evaluation.retrieval_eval import (
     search_all,
 )
 from services.evaluation.runner import counting, ensure_corpus, load_sets
+from services.evaluation.unanswerable import (
+    GateCase,
+    GateRow,
+    choose_gate,
+    gate_cases,
+    parallel_cases,
+    refusal_rates,
+)
 
 __all__ = [
     "ANSWER_COLUMNS",
     "RETRIEVAL_COLUMNS",
     "AnswerResult",
     "EvalSet",
+    "GateCase",
+    "GateRow",
     "IngestSummary",
     "Paragraph",
     "Question",
@@ -47,15 +58,23 @@ __all__ = [
     "answer_table",
     "ask_all",
     "ask_one",
+    "choose_gate",
     "counting",
     "default_datasets_dir",
     "ensure_corpus",
     "fill_kb",
+    "gate_cases",
+    "gate_cases_for",
+    "gate_report",
+    "gate_scores",
+    "gate_table",
     "latency_ms",
     "load_sets",
     "load_squad",
+    "parallel_cases",
     "prepare_kb",
     "ranking_scores",
+    "refusal_rates",
     "retrieval_markdown",
     "retrieval_table",
     "sample_set",

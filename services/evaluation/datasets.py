@@ -33,6 +33,7 @@ class Paragraph:
     set_name: str
     paragraph_id: str
     text: str
+    article: str = ""  # the article it belongs to (``a<n>``, numbered in file order)
 
     @property
     def filename(self) -> str:
@@ -87,7 +88,8 @@ def load_squad(path: Path, name: str | None = None) -> EvalSet:
     for article_no, article in enumerate(payload["data"]):
         for para_no, para in enumerate(article["paragraphs"]):
             raw_id = str(para.get("id") or f"a{article_no}p{para_no}")
-            paragraph = Paragraph(set_name, _UNSAFE.sub("_", raw_id), para.get("context") or "")
+            text = para.get("context") or ""
+            paragraph = Paragraph(set_name, _UNSAFE.sub("_", raw_id), text, f"a{article_no}")
             kept = [q for q in (_question(paragraph, qa) for qa in para["qas"]) if q is not None]
             skipped += len(para["qas"]) - len(kept)
             if paragraph.text.strip():
