@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncGenerator, Generator
 from contextlib import closing, nullcontext
 from dataclasses import dataclass
 
@@ -112,7 +112,7 @@ class ChatPipeline:
                     raise _stream_error(event)
         return self.finish("".join(tokens), usage)
 
-    async def stream(self) -> AsyncIterator[StreamEvent | ChatResponse]:
+    async def stream(self) -> AsyncGenerator[StreamEvent | ChatResponse, None]:
         """Token events as they come, then the final ChatResponse; errors become error events."""
         tokens: list[str] = []
         usage: dict[str, int] = {}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 
 from sqlalchemy.orm import Session
 from sse_starlette import ServerSentEvent
@@ -22,7 +23,7 @@ from services.gateway.state import GatewayState
 
 def chat(
     state: GatewayState, session: Session, body: ChatRequest, principal: Principal
-) -> ChatResponse | AsyncIterator[ServerSentEvent]:
+) -> ChatResponse | AsyncGenerator[ServerSentEvent, None]:
     """The answer (stored with a conversation), or its Server-Sent Events when streamed."""
     kb = get_kb(session, body.knowledge_base, principal)
     messages = _with_saved_history(session, kb, body, principal)
@@ -61,24 +62,32 @@ async def _saved(
     state: GatewayState,
     conversation_id: int | None,
     question: str,
-    events: AsyncIterator[StreamEvent | ChatResponse],
-) -> AsyncIterator[StreamEvent | ChatResponse]:
+    events: AsyncGenerator[StreamEvent | ChatResponse, None],
+) -> AsyncGenerator[StreamEvent | ChatResponse, None]:
     """Store the finished turn before the end event leaves, so a reload shows it."""
-    async for event in events:
-        if isinstance(event, ChatResponse) and conversation_id is not None:
-            event = await run_in_threadpool(
-                conversations.append_turns, state.sessions, conversation_id, question, event
-            )
-        yield event
+    # aclosing: a response closed early closes the pipeline's stream now, not when collected.
+    async with aclosing(events):
+        async for event in events:
+            if isinstance(event, ChatResponse) and conversation_id is not None:
+                event = await run_in_threadpool(
+                    conversations.append_turns, state.sessions, conversation_id, question, event
+                )
+            yield event
 
 
-async def _sse(events: AsyncIterator[StreamEvent | ChatResponse]) -> AsyncIterator[ServerSentEvent]:
-    async for event in events:
-        if isinstance(event, ChatResponse):
-            yield ServerSentEvent(event="end", data=event.model_dump_json())
-        elif event.kind == "token":
-            yield ServerSentEvent(
-                event="token", data=json.dumps({"text": event.text}, ensure_ascii=False)
-            )
-        else:
-            yield ServerSentEvent(event="error", data=error_payload(event.text, event.error_type))
+async def _sse(
+    events: AsyncGenerator[StreamEvent | ChatResponse, None],
+) -> AsyncGenerator[ServerSentEvent, None]:
+    async with aclosing(events):
+        async for event in events:
+            yield _server_sent(event)
+
+
+def _server_sent(event: StreamEvent | ChatResponse) -> ServerSentEvent:
+    if isinstance(event, ChatResponse):
+        return ServerSentEvent(event="end", data=event.model_dump_json())
+    if event.kind == "token":
+        return ServerSentEvent(
+            event="token", data=json.dumps({"text": event.text}, ensure_ascii=False)
+        )
+    return ServerSentEvent(event="error", data=error_payload(event.text, event.error_type))
