@@ -23,9 +23,4 @@ router = APIRouter(prefix="/api/v1", tags=["chat"])
 def chat(
     body: ChatRequest, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> ChatResponse | EventSourceResponse:
-    reply = service.chat(state, session, body, principal)
-    if isinstance(reply, ChatResponse):
-        return reply
-    # A client that stops reading is dropped after the send timeout: the closed stream cancels
-    # the generation and gives its slot back.
-    return EventSourceResponse(reply, send_timeout=state.settings.stream_send_timeout_s)
+    return service.chat(state, session, body, principal)

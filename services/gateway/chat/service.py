@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 from sqlalchemy.orm import Session
-from sse_starlette import ServerSentEvent
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from services.common.errors import ValidationFailedError
@@ -23,7 +23,7 @@ from services.gateway.state import GatewayState
 
 def chat(
     state: GatewayState, session: Session, body: ChatRequest, principal: Principal
-) -> ChatResponse | AsyncGenerator[ServerSentEvent, None]:
+) -> ChatResponse | EventSourceResponse:
     """The answer (stored with a conversation), or its Server-Sent Events when streamed."""
     kb = get_kb(session, body.knowledge_base, principal)
     messages = _with_saved_history(session, kb, body, principal)
@@ -37,7 +37,7 @@ def chat(
     pipeline = ChatPipeline(state, kb, messages, options).start(session)
     conv_id = body.conversation_id
     if body.stream:
-        return _sse(_saved(state, conv_id, pipeline.question, pipeline.stream()))
+        return sse_response(state, _saved(state, conv_id, pipeline.question, pipeline.stream()))
     reply = pipeline.answer()
     if conv_id is None:
         return reply
@@ -73,6 +73,16 @@ async def _saved(
                     conversations.append_turns, state.sessions, conversation_id, question, event
                 )
             yield event
+
+
+def sse_response(
+    state: GatewayState, events: AsyncGenerator[StreamEvent | ChatResponse, None]
+) -> EventSourceResponse:
+    """The events as SSE; a client that reads nothing for the send timeout is dropped.
+
+    Dropping it closes the pipeline's stream: the generation is cancelled, its slot given back.
+    """
+    return EventSourceResponse(_sse(events), send_timeout=state.settings.stream_send_timeout_s)
 
 
 async def _sse(
