@@ -35,7 +35,9 @@ PASSAGE = "The PP filter is replaced every six months."
 
 
 @pytest.fixture
-def state(redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[GatewayState]:
+def state(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[GatewayState]:
     settings = Settings(
         data_dir=tmp_path,
         redis_url=redis_url,
