@@ -56,6 +56,9 @@ class TimedStream:
         self.done: list[float] = []
         self.spent: list[float] = []
 
+    def cancelled(self, stream_id: str) -> bool:
+        return self.inner.cancelled(stream_id)
+
     def publish(self, stream_id: str, event: StreamEvent) -> None:
         t = time.perf_counter()
         self.inner.publish(stream_id, event)

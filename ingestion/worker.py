@@ -8,6 +8,7 @@ from celery.signals import worker_ready
 
 from ingestion.context import build_context
 from ingestion.pipeline import IngestionContext, ingest_job
+from ingestion.rebuild import CHECK_EVERY_S, REBUILD_TASK, rebuild_flagged, start_rebuild_watch
 from ingestion.reconcile import reconcile, start_requeuing, wait_for_retriever
 from ingestion.time_limits import job_time_limit
 from services.common.backend import create_backend
@@ -16,7 +17,7 @@ from services.common.jobs import enqueue_ingest
 from services.common.lazy import Lazy
 from services.common.logging import configure_logging, request_id
 from services.common.settings import Settings
-from services.common.tasks import INGEST_TASK, create_celery
+from services.common.tasks import INGEST_TASK, create_celery, ingest_queue
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ def _load_at_start(**_kwargs: object) -> None:
     ctx = get_context()
     start_beating(backend.heartbeats, "ingestion", {"embedder": ctx.embedder.name})
     start_requeuing(ctx.sessions, settings.ingest_requeue_after_s, enqueue_job)
+    start_rebuild_watch(ctx.retriever, _queue_rebuild)
     # Before the first task: finish what a stopped worker left and make the indexes agree.
     if not wait_for_retriever(ctx):
         logger.error("retriever not ready: start-up reconciliation skipped")
@@ -74,3 +76,14 @@ def ingest_document(job_id: str) -> None:
             ingest_job(get_context(), job_id)
     finally:
         request_id.reset(token)
+
+
+def _queue_rebuild() -> None:
+    # Expires with the next check: the watch queues again then if the flag is still up.
+    app.send_task(REBUILD_TASK, queue=ingest_queue(settings), expires=CHECK_EVERY_S)
+
+
+@app.task(name=REBUILD_TASK)
+def rebuild_indexes() -> None:
+    """Rebuild from the database the indexes the retriever moved aside (queued by the watch)."""
+    rebuild_flagged(get_context())

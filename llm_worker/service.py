@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import closing
 
 from llm_worker.context import select_context
 from llm_worker.generator import LlamaGenerator
@@ -16,6 +17,27 @@ from services.common.schemas import GenerationRequest, StreamEvent
 from services.common.streams import TokenStream
 
 logger = logging.getLogger(__name__)
+
+# How often the worker asks whether the gateway cancelled the stream (a Redis EXISTS, or one
+# indexed SELECT embedded): cheap at this rate, and at most this much generation is wasted.
+CANCEL_CHECK_S = 0.25
+CANCELLED = "cancelled"  # the end event's text when the reader went away before the end
+
+
+class CancelWatch:
+    """Whether the stream's reader cancelled it, asked at most every ``interval_s``."""
+
+    def __init__(self, stream: TokenStream, stream_id: str, interval_s: float = CANCEL_CHECK_S):
+        self._stream, self._stream_id, self._interval_s = stream, stream_id, interval_s
+        self._next_check = 0.0
+        self.cancelled = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self.cancelled and now >= self._next_check:
+            self._next_check = now + self._interval_s
+            self.cancelled = self._stream.cancelled(self._stream_id)
+        return self.cancelled
 
 
 def publish_error(stream: TokenStream, stream_id: str, exc: BaseException) -> None:
@@ -44,7 +66,7 @@ def _pieces(req: GenerationRequest, generator: LlamaGenerator) -> Iterator[str]:
     return guard_first_sentence(pieces, texts, not_found_message(req.question))
 
 
-def coalesce(pieces: Iterator[str], flush_s: float) -> Iterator[str]:
+def coalesce(pieces: Iterator[str], flush_s: float) -> Generator[str, None, None]:
     """The first piece at once, then the pieces that arrive within ``flush_s`` joined into one.
 
     Publishing costs a database commit or a Redis round trip per event, which on a GPU takes as
@@ -70,15 +92,29 @@ def run_generation(req: GenerationRequest, stream: TokenStream, generator: Llama
     """Publish token events (one per piece, or coalesced), then an end event, or an error event."""
     started = time.monotonic()
     flush_s = generator.settings.stream_flush_ms / 1000
+    cancelled = CancelWatch(stream, req.stream_id)
     first_token_ms: float | None = None
     try:
-        for piece in coalesce(_pieces(req, generator), flush_s):
-            if first_token_ms is None:  # after the grounding hold: what the reader waits for
-                first_token_ms = round((time.monotonic() - started) * 1000, 1)
-            stream.publish(req.stream_id, StreamEvent(kind="token", text=piece))
+        if cancelled():  # queued while its reader gave up: not even the prompt is evaluated
+            logger.info("stream %s: cancelled by its reader before generation", req.stream_id)
+            stream.publish(req.stream_id, StreamEvent(kind="end", text=CANCELLED))
+            return
+        with closing(coalesce(_pieces(req, generator), flush_s)) as pieces:
+            for piece in pieces:
+                if cancelled():
+                    break  # closing the pieces closes the llama stream (its lock, its usage)
+                if first_token_ms is None:  # after the grounding hold: what the reader waits for
+                    first_token_ms = round((time.monotonic() - started) * 1000, 1)
+                stream.publish(req.stream_id, StreamEvent(kind="token", text=piece))
         usage = dict(generator.last_usage)
         timings = {**generator.last_timings, "first_token_ms": first_token_ms or 0.0}
-        stream.publish(req.stream_id, StreamEvent(kind="end", usage=usage, timings=timings))
+        end = StreamEvent(
+            kind="end",
+            usage=usage,
+            timings=timings,
+            text=CANCELLED if cancelled.cancelled else "",
+        )
+        stream.publish(req.stream_id, end)
     except ZhikuError as exc:
         logger.warning("stream %s: %s (%s)", req.stream_id, exc.message, exc.error_type)
         publish_error(stream, req.stream_id, exc)
@@ -88,8 +124,9 @@ def run_generation(req: GenerationRequest, stream: TokenStream, generator: Llama
         publish_error(stream, req.stream_id, exc)
         return
     logger.info(
-        "stream %s: %s prompt (%s cached) + %s completion tokens in %.1f s, first token %.0f ms",
+        "stream %s: %s%s prompt (%s cached) + %s completion tokens in %.1f s, first token %.0f ms",
         req.stream_id,
+        "cancelled by its reader after " if cancelled.cancelled else "",
         usage.get("prompt_tokens"),
         int(timings.get("cached_tokens", 0)),
         usage.get("completion_tokens"),

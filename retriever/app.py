@@ -14,6 +14,7 @@ from retriever.routes import internal, router
 from retriever.state import RetrieverState
 from retriever.store import IndexStore
 from services.common.embedding import create_embedder
+from services.common.errors import ZhikuError
 from services.common.http_errors import install_error_handlers
 from services.common.logging import configure_logging
 from services.common.settings import Settings
@@ -31,6 +32,11 @@ def _load_models(state: RetrieverState) -> None:
         logger.exception("embedding model failed to load")
         state.load_error = f"{type(exc).__name__}: {exc}"
         return
+    # Found before ready, not at the first search: /readyz names what must be rebuilt.
+    try:
+        state.store.check_all()
+    except ZhikuError as exc:  # an index that cannot even be moved aside fails its own requests
+        logger.error("indexes not checked at start: %s", exc.message)
     state.embedder = embedder
     logger.info("embedding model %s (dim %d) loaded", embedder.name, embedder.dim)
 

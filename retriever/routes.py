@@ -20,6 +20,7 @@ from services.common.retriever_schemas import (
     IndexDropResponse,
     IndexIds,
     IndexStats,
+    RetrieverReadiness,
     RetrieverSearchRequest,
     RetrieverSearchResponse,
 )
@@ -54,10 +55,25 @@ def healthz() -> HealthPublic:
 
 
 @router.get("/readyz", tags=["health"])
-def readyz(state: StateDep) -> HealthPublic:
-    """200 once the embedder has loaded; 503 not_ready before."""
+def readyz(state: StateDep) -> RetrieverReadiness:
+    """200 once the embedder has loaded (503 not_ready before); "degraded" with the knowledge
+    bases whose unreadable index waits for its rebuild (still 200: the retriever serves, and the
+    ingestion worker that rebuilds them waits for it to be ready)."""
     embedder = state.require_embedder()
-    return HealthPublic(status="ok", checks={"embedder": embedder.name})
+    rebuild = state.store.rebuild_needed()
+    return RetrieverReadiness(
+        status="degraded" if rebuild else "ok",
+        checks={"embedder": embedder.name},
+        rebuild_needed=rebuild,
+    )
+
+
+@router.post("/internal/indexes/{kb_id}/rebuilt", tags=["internal"])
+def rebuilt(kb_id: KbId, store: StoreDep) -> RetrieverReadiness:
+    """The ingestion worker put every chunk of the knowledge base back: drop its flag."""
+    store.mark_rebuilt(kb_id)
+    rebuild = store.rebuild_needed()
+    return RetrieverReadiness(status="degraded" if rebuild else "ok", rebuild_needed=rebuild)
 
 
 @internal.get("/info", tags=["internal"])

@@ -2,6 +2,8 @@
 
 Beside each index, ``texts.sqlite`` keeps the chunks' texts for the rerankers (the indexes keep
 only terms and vectors); it is written as chunks are added and goes with the index directory.
+An index that cannot be read is moved aside and flagged in ``rebuild-needed/`` until the
+ingestion worker has rebuilt it from the database: the flag outlives a restart of the retriever.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from services.common.settings import RetrievalSettings
 logger = logging.getLogger(__name__)
 
 TEXTS_FILE = "texts.sqlite"
+REBUILD_DIR = "rebuild-needed"  # one empty file per knowledge base, named by its id
 
 
 class ChunkTexts:
@@ -95,6 +98,26 @@ class IndexStore:
                 return IndexStats(count=0, embedding_model=None, dim=None)
             return IndexStats(count=kb.count, embedding_model=kb.embedding_model, dim=kb.dim)
 
+    def check_all(self) -> list[int]:
+        """Load every index on disk, moving unreadable ones aside; answers rebuild_needed()."""
+        for directory in sorted(self._root.glob("[0-9]*")):
+            if directory.is_dir() and directory.name.isdigit():
+                with self.read(int(directory.name)):
+                    pass
+        return self.rebuild_needed()
+
+    def rebuild_needed(self) -> list[int]:
+        """Knowledge bases whose index was moved aside as unreadable and is not rebuilt yet."""
+        flags = self._root / REBUILD_DIR
+        return sorted(int(p.name) for p in flags.glob("[0-9]*") if p.name.isdigit())
+
+    def mark_rebuilt(self, kb_id: int) -> None:
+        """The ingestion worker has put every chunk of ``kb_id`` back: drop its flag."""
+        flag = self._root / REBUILD_DIR / str(kb_id)
+        if flag.exists():
+            flag.unlink(missing_ok=True)
+            logger.info("index %d: rebuilt from the database", kb_id)
+
     def ids(self, kb_id: int) -> list[int]:
         """Every chunk id of one index, ascending (empty when it does not exist)."""
         with self.read(kb_id) as kb:
@@ -154,6 +177,7 @@ class IndexStore:
             directory = self.directory(kb_id)
             existed = directory.exists()
             shutil.rmtree(directory, ignore_errors=True)
+            (self._root / REBUILD_DIR / str(kb_id)).unlink(missing_ok=True)
             self._set(kb_id, None)
             logger.info("index %d: dropped (existed: %s)", kb_id, existed)
             return existed
@@ -203,6 +227,9 @@ class IndexStore:
                 f"the index of knowledge base {kb_id} cannot be read ({exc}) "
                 f"nor moved aside ({move_exc})"
             ) from exc
+        flags = self._root / REBUILD_DIR
+        flags.mkdir(parents=True, exist_ok=True)
+        (flags / str(kb_id)).touch()
         logger.error(
             "INDEX CORRUPT: knowledge base %d cannot be loaded (%s: %s); moved to %s and "
             "serving an empty index until the ingestion worker rebuilds it from the database",

@@ -20,6 +20,7 @@ from services.common.retriever_schemas import (
     IndexAddResponse,
     IndexDeleteRequest,
     IndexIds,
+    RetrieverReadiness,
     RetrieverSearchRequest,
     RetrieverSearchResponse,
 )
@@ -60,6 +61,14 @@ class RetrieverClient:
         except ZhikuError:
             return False
         return True
+
+    def rebuild_needed(self) -> list[int]:
+        """Knowledge bases whose index the retriever moved aside as unreadable."""
+        return RetrieverReadiness.model_validate(self._call("GET", "/readyz")).rebuild_needed
+
+    def rebuilt(self, kb_id: int) -> None:
+        """Tell the retriever the index of ``kb_id`` holds every chunk again."""
+        self._call("POST", f"/internal/indexes/{kb_id}/rebuilt")
 
     def info(self) -> tuple[str, int]:
         """The embedding model name and dimension the retriever serves."""

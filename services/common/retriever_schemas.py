@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from services.common.chunks import ChunkIn, ScoredChunk
@@ -42,6 +44,18 @@ class IndexDropResponse(BaseModel):
 class IndexIds(BaseModel):
     ids: list[int] = Field(..., description="Every chunk id in the index, ascending.")
     count: int
+
+
+class RetrieverReadiness(BaseModel):
+    """/readyz: "degraded" (still 200) while an unreadable index waits for its rebuild."""
+
+    status: Literal["ok", "degraded"]
+    checks: dict[str, str] = Field(default_factory=dict)
+    rebuild_needed: list[int] = Field(
+        default_factory=list,
+        description="Knowledge bases whose index was moved aside as unreadable; they answer "
+        "empty until the ingestion worker has rebuilt them from the database.",
+    )
 
 
 class IndexStats(BaseModel):

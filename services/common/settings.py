@@ -200,6 +200,12 @@ class Settings(BaseSettings):
         le=10_000,
         description="Chats waiting or generating per live llm worker; beyond: 429 at once. 0: off.",
     )
+    stream_send_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="A streamed chat whose client reads nothing for this long is stopped and "
+        "its generation slot released.",
+    )
     llm_workers: int = Field(
         1, ge=0, le=64, description="llm worker processes the local launcher starts on one queue."
     )

@@ -1,7 +1,8 @@
 """Token streams from the llm worker to the gateway: Redis Streams, or the database (embedded).
 
 Every event read carries its id: a read given ``after=`` that id continues behind it, so a
-reader that stopped (a timeout) resumes where it was instead of from the first event.
+reader that stopped (a timeout) resumes where it was instead of from the first event. A reader
+that gives up for good cancels the stream: the worker asks ``cancelled()`` as it goes and stops.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ class TokenStream(Protocol):
         """
         ...
 
+    def cancel(self, stream_id: str) -> None:
+        """Nobody reads this stream any more: ask its worker to stop."""
+
+    def cancelled(self, stream_id: str) -> bool:
+        """Whether the stream's reader cancelled it."""
+
 
 class RedisTokenStream:
     def __init__(self, client: redis.Redis) -> None:
@@ -41,6 +48,13 @@ class RedisTokenStream:
     @staticmethod
     def _key(stream_id: str) -> str:
         return f"zhiku:stream:{stream_id}"
+
+    def cancel(self, stream_id: str) -> None:
+        # The flag outlives any generation (the worker's is bounded by the generation timeout).
+        self._redis.set(f"{self._key(stream_id)}:cancel", 1, ex=STREAM_TTL_S)
+
+    def cancelled(self, stream_id: str) -> bool:
+        return bool(self._redis.exists(f"{self._key(stream_id)}:cancel"))
 
     def publish(self, stream_id: str, event: StreamEvent) -> None:
         key = self._key(stream_id)
@@ -82,6 +96,21 @@ class SqlTokenStream:
         with self._factory.begin() as session:
             session.add(StreamEventRow(stream_id=stream_id, payload=event.model_dump_json()))
 
+    def cancel(self, stream_id: str) -> None:
+        """A marker row under the stream's own id plus ``:cancel``; the unread events go."""
+        with self._factory.begin() as session:
+            session.execute(delete(StreamEventRow).where(StreamEventRow.stream_id == stream_id))
+            session.add(StreamEventRow(stream_id=_cancel_id(stream_id), payload="{}"))
+
+    def cancelled(self, stream_id: str) -> bool:
+        with self._factory() as session:
+            marker = session.scalar(
+                select(StreamEventRow.id)
+                .where(StreamEventRow.stream_id == _cancel_id(stream_id))
+                .limit(1)
+            )
+        return marker is not None
+
     def read(
         self, stream_id: str, timeout_s: float, after: str | None = None
     ) -> Iterator[StreamEvent]:
@@ -110,3 +139,7 @@ class SqlTokenStream:
                     return
             deadline = time.monotonic() + timeout_s
         raise GenerationTimeoutError(f"no answer from the llm worker in {timeout_s:.0f} s")
+
+
+def _cancel_id(stream_id: str) -> str:
+    return f"{stream_id}:cancel"

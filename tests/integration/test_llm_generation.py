@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import uuid
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from llm_worker.generator import LlamaGenerator
 from llm_worker.grounding import guard_first_sentence
 from llm_worker.model_files import ensure_model
 from llm_worker.prompts import build_messages
-from llm_worker.service import run_generation
+from llm_worker.service import CANCELLED, run_generation
 from services.common.answers import NOT_FOUND_EN, NOT_FOUND_ZH, not_found_message
 from services.common.errors import NotReadyError
 from services.common.schemas import ContextPassage, GenerationRequest, StreamEvent
@@ -208,3 +210,52 @@ def test_prompt_cache_restores_a_repeated_prompt(model_path: Path) -> None:
     # A state is saved per distinct prompt + answer (the repeat overwrites the first one's key).
     assert cache is not None and len(cache.cache_state) >= 2
     assert answers[0] == answers[2]  # the restored state answers exactly as the first time
+
+
+def test_a_cancelled_stream_stops_generation_early(
+    generator: LlamaGenerator, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Without the hold, the pieces stream as generated; a long answer is asked for.
+    free = LlamaGenerator(_llm_settings(grounding_hold=False), generator.model_path)
+    stream = RedisTokenStream(redis.Redis.from_url(redis_url))
+    req = GenerationRequest(
+        stream_id=uuid.uuid4().hex,
+        question="Count from 1 to 300, separated by commas.",
+        system_prompt="You follow the instruction exactly.",
+        max_tokens=400,
+    )
+    relayed: list[StreamEvent] = []
+
+    def reader_that_leaves() -> None:
+        for event in stream.read(req.stream_id, timeout_s=600):
+            relayed.append(event)
+            if len(relayed) == 2:
+                stream.cancel(req.stream_id)  # what the gateway does when its client left
+                return
+
+    reader = threading.Thread(target=reader_that_leaves)
+    reader.start()
+    with caplog.at_level(logging.INFO, logger="llm_worker.service"):
+        run_generation(req, stream, free)
+    reader.join()
+    rest = list(stream.read(req.stream_id, timeout_s=10, after=relayed[-1].id))
+    end = rest[-1]
+    assert end.kind == "end" and end.text == CANCELLED
+    assert 2 <= free.last_usage["completion_tokens"] < 100
+    assert end.usage == free.last_usage
+    assert "cancelled by its reader" in caplog.text
+    # The lock is free again: the next request is answered.
+    assert "PDF" in _answer(free, "Which document formats does zhiku support?", PASSAGES_EN)
+
+
+def test_a_generation_cancelled_while_queued_is_not_started(
+    generator: LlamaGenerator, redis_url: str
+) -> None:
+    stream = RedisTokenStream(redis.Redis.from_url(redis_url))
+    req = GenerationRequest(stream_id=uuid.uuid4().hex, question="Which formats?")
+    stream.cancel(req.stream_id)
+    generator.last_usage = {"completion_tokens": -1}
+    run_generation(req, stream, generator)
+    events = _read_all(stream, req.stream_id)
+    assert [(e.kind, e.text) for e in events] == [("end", CANCELLED)]
+    assert generator.last_usage == {"completion_tokens": -1}  # the model was not asked

@@ -23,6 +23,7 @@ from services.common.retriever_schemas import (
     IndexAddResponse,
     IndexDeleteResponse,
     IndexStats,
+    RetrieverReadiness,
     RetrieverSearchResponse,
 )
 from services.common.schemas import ErrorPublic
@@ -249,3 +250,21 @@ def test_the_client_sends_the_token(settings: Settings, client: TestClient) -> N
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def test_a_retriever_restarted_with_a_corrupt_index_reports_it_until_rebuilt(
+    settings: Settings, client: TestClient
+) -> None:
+    corrupt = 7
+    (settings.index_dir / str(corrupt)).mkdir()
+    (settings.index_dir / str(corrupt) / "meta.json").write_text("{torn", encoding="utf-8")
+    with TestClient(create_app(settings), headers=AUTH) as restarted:
+        wait_ready(restarted)
+        # Found at start, before any search of that knowledge base; the others still answer.
+        ready = RetrieverReadiness.model_validate(restarted.get("/readyz").json())
+        assert (ready.status, ready.rebuild_needed) == ("degraded", [corrupt])
+        assert search(restarted, "长城有多长", "hybrid").hits[0].chunk_id == 103
+        response = restarted.post(f"/internal/indexes/{corrupt}/rebuilt")
+        assert response.status_code == 200
+        ready = RetrieverReadiness.model_validate(restarted.get("/readyz").json())
+        assert (ready.status, ready.rebuild_needed) == ("ok", [])

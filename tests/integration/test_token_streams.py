@@ -73,3 +73,13 @@ def test_a_read_after_an_id_starts_behind_it(stream: TokenStream) -> None:
     rest = list(stream.read(stream_id, timeout_s=5, after=ids[0]))
     assert [e.text for e in rest] == ["b", "c", "boom"]
     assert [e.id for e in rest[:2]] == ids[1:]
+
+
+def test_a_cancelled_stream_is_seen_cancelled_and_others_are_not(stream: TokenStream) -> None:
+    stream_id, other = uuid.uuid4().hex, uuid.uuid4().hex
+    stream.publish(stream_id, _token("a"))
+    assert not stream.cancelled(stream_id)
+    stream.cancel(stream_id)
+    stream.cancel(stream_id)  # twice is harmless
+    assert stream.cancelled(stream_id)
+    assert not stream.cancelled(other)

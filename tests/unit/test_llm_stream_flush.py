@@ -69,6 +69,12 @@ class ListStream:
     def read(self, stream_id: str, timeout_s: float) -> Iterator[StreamEvent]:
         yield from self.events
 
+    def cancel(self, stream_id: str) -> None:
+        raise AssertionError("the worker never cancels")
+
+    def cancelled(self, stream_id: str) -> bool:
+        return False
+
 
 class FakeGenerator:
     def __init__(self, clock: FakeClock, flush_ms: int) -> None:

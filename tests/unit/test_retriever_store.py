@@ -212,3 +212,24 @@ def test_terms_counted_before_the_lock_index_like_the_text(tmp_path: Path) -> No
         assert search(plain, None, keyword_request(query, kb=1)) == search(
             counted, None, keyword_request(query, kb=1)
         )
+
+
+def test_an_index_moved_aside_is_flagged_until_marked_rebuilt(tmp_path: Path) -> None:
+    for kb_id in (3, 4):
+        (tmp_path / str(kb_id)).mkdir()
+        (tmp_path / str(kb_id) / META_FILE).write_text("{not json", encoding="utf-8")
+    store = IndexStore(tmp_path)
+    assert store.rebuild_needed() == []
+    assert store.check_all() == [3, 4]  # found without a request for either
+    # The flags outlive the process: a retriever restarted again still reports them.
+    again = IndexStore(tmp_path)
+    assert again.rebuild_needed() == [3, 4]
+    # Chunks coming back do not clear it; only the rebuild's end does (or dropping the base).
+    vector = np.ones(4, dtype=np.float32) / 2
+    again.upsert(3, "m", 4, [ChunkIn(chunk_id=1, document_id=1, text="重建", vector=vector)])
+    assert again.check_all() == [3, 4]
+    again.mark_rebuilt(3)
+    again.mark_rebuilt(3)  # twice is harmless
+    again.drop(4)  # its directory is already aside: nothing to drop but the flag
+    assert again.rebuild_needed() == []
+    assert IndexStore(tmp_path).check_all() == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncGenerator, Generator, Iterator
 from contextlib import closing, nullcontext
 from dataclasses import dataclass
 
@@ -132,7 +132,7 @@ class ChatPipeline:
             ]
         )
 
-    async def stream(self) -> AsyncIterator[StreamEvent | SourcesEvent | ChatResponse]:
+    async def stream(self) -> AsyncGenerator[StreamEvent | SourcesEvent | ChatResponse, None]:
         """The sources, token events as they come, then the final ChatResponse.
 
         Errors become error events.

@@ -23,5 +23,4 @@ router = APIRouter(prefix="/api/v1", tags=["chat"])
 def chat(
     body: ChatRequest, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> ChatResponse | EventSourceResponse:
-    reply = service.chat(state, session, body, principal)
-    return reply if isinstance(reply, ChatResponse) else EventSourceResponse(reply)
+    return service.chat(state, session, body, principal)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 
 from sqlalchemy.orm import Session
-from sse_starlette import ServerSentEvent
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from services.common.errors import ValidationFailedError
@@ -28,7 +29,7 @@ from services.gateway.state import GatewayState
 
 def chat(
     state: GatewayState, session: Session, body: ChatRequest, principal: Principal
-) -> ChatResponse | AsyncIterator[ServerSentEvent]:
+) -> ChatResponse | EventSourceResponse:
     """The answer (stored with a conversation), or its Server-Sent Events when streamed."""
     kb = get_kb(session, body.knowledge_base, principal)
     messages = _with_saved_history(session, kb, body, principal)
@@ -42,7 +43,7 @@ def chat(
     pipeline = ChatPipeline(state, kb, messages, options).start(session)
     conv_id = body.conversation_id
     if body.stream:
-        return _sse(_saved(state, conv_id, pipeline.question, pipeline.stream()))
+        return sse_response(state, _saved(state, conv_id, pipeline.question, pipeline.stream()))
     reply = pipeline.answer()
     if conv_id is None:
         return reply
@@ -67,29 +68,45 @@ async def _saved(
     state: GatewayState,
     conversation_id: int | None,
     question: str,
-    events: AsyncIterator[StreamEvent | SourcesEvent | ChatResponse],
-) -> AsyncIterator[StreamEvent | SourcesEvent | ChatResponse]:
+    events: AsyncGenerator[StreamEvent | SourcesEvent | ChatResponse, None],
+) -> AsyncGenerator[StreamEvent | SourcesEvent | ChatResponse, None]:
     """Store the finished turn before the end event leaves, so a reload shows it."""
-    async for event in events:
-        if isinstance(event, ChatResponse) and conversation_id is not None:
-            event = await run_in_threadpool(
-                conversations.append_turns, state.sessions, conversation_id, question, event
-            )
-        yield event
+    # aclosing: a response closed early closes the pipeline's stream now, not when collected.
+    async with aclosing(events):
+        async for event in events:
+            if isinstance(event, ChatResponse) and conversation_id is not None:
+                event = await run_in_threadpool(
+                    conversations.append_turns, state.sessions, conversation_id, question, event
+                )
+            yield event
+
+
+def sse_response(
+    state: GatewayState, events: AsyncGenerator[StreamEvent | SourcesEvent | ChatResponse, None]
+) -> EventSourceResponse:
+    """The events as SSE; a client that reads nothing for the send timeout is dropped.
+
+    Dropping it closes the pipeline's stream: the generation is cancelled, its slot given back.
+    """
+    return EventSourceResponse(_sse(events), send_timeout=state.settings.stream_send_timeout_s)
 
 
 async def _sse(
-    events: AsyncIterator[StreamEvent | SourcesEvent | ChatResponse],
-) -> AsyncIterator[ServerSentEvent]:
+    events: AsyncGenerator[StreamEvent | SourcesEvent | ChatResponse, None],
+) -> AsyncGenerator[ServerSentEvent, None]:
     """``sources`` first (before generation), then ``token``s, then ``end`` or ``error``."""
-    async for event in events:
-        if isinstance(event, SourcesEvent):
-            yield ServerSentEvent(event="sources", data=event.model_dump_json())
-        elif isinstance(event, ChatResponse):
-            yield ServerSentEvent(event="end", data=event.model_dump_json())
-        elif event.kind == "token":
-            yield ServerSentEvent(
-                event="token", data=json.dumps({"text": event.text}, ensure_ascii=False)
-            )
-        else:
-            yield ServerSentEvent(event="error", data=error_payload(event.text, event.error_type))
+    async with aclosing(events):
+        async for event in events:
+            yield _server_sent(event)
+
+
+def _server_sent(event: StreamEvent | SourcesEvent | ChatResponse) -> ServerSentEvent:
+    if isinstance(event, SourcesEvent):
+        return ServerSentEvent(event="sources", data=event.model_dump_json())
+    if isinstance(event, ChatResponse):
+        return ServerSentEvent(event="end", data=event.model_dump_json())
+    if event.kind == "token":
+        return ServerSentEvent(
+            event="token", data=json.dumps({"text": event.text}, ensure_ascii=False)
+        )
+    return ServerSentEvent(event="error", data=error_payload(event.text, event.error_type))

@@ -11,7 +11,7 @@ import redis
 from services.common import heartbeat
 from services.common.errors import GenerationTimeoutError, NotReadyError
 from services.common.schemas import GenerationRequest, StreamEvent
-from services.gateway.chat.worker_calls import run_on_worker
+from services.gateway.chat.worker_calls import cancel_on_worker, run_on_worker
 from services.gateway.generation_slots import Slot
 from services.gateway.state import GatewayState
 
@@ -44,10 +44,27 @@ def hold_generation_slot(state: GatewayState) -> Slot | None:
 
 
 def watched_generation(state: GatewayState, request: GenerationRequest) -> Iterator[StreamEvent]:
-    """The worker's events; NotReadyError once every worker that could answer is gone."""
+    """The worker's events; NotReadyError once every worker that could answer is gone.
+
+    Left before its end (the client went away, a timeout, a lost worker), the generation is
+    cancelled, so the worker stops instead of generating for nobody.
+    """
     workers = live_llm_workers(state)
     if not workers:
         raise NotReadyError(NO_WORKER)
+    ended = False
+    try:
+        for event in _relayed(state, request, workers):
+            ended = event.kind != "token"
+            yield event
+    finally:
+        if not ended:
+            cancel_on_worker(state, request.stream_id)
+
+
+def _relayed(
+    state: GatewayState, request: GenerationRequest, workers: set[str]
+) -> Iterator[StreamEvent]:
     last_id: str | None = None
     quiet_since, missing_since = time.monotonic(), None
     events = run_on_worker(state, request, CHECK_EVERY_S)

@@ -1,0 +1,168 @@
+"""A chat nobody reads any more: its generation is cancelled, expires, and frees its slot.
+
+The gateway's real pipeline, slots, Celery app and token streams on the real Redis; the test
+plays the llm worker: it takes the queued task from Redis and publishes into its stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import redis
+from sse_starlette.sse import SendTimeoutError
+from starlette.types import Message
+
+from services.common.models import KnowledgeBase
+from services.common.schemas import ChatMessage, ChunkHit, GenerationRequest, StreamEvent
+from services.common.settings import Settings
+from services.common.tasks import llm_queue
+from services.gateway.app import build_state
+from services.gateway.chat import pipeline, service
+from services.gateway.chat.pipeline import ChatPipeline
+from services.gateway.state import GatewayState
+
+pytestmark = pytest.mark.integration
+
+PASSAGE = "The PP filter is replaced every six months."
+
+
+@pytest.fixture
+def state(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[GatewayState]:
+    settings = Settings(
+        data_dir=tmp_path,
+        redis_url=redis_url,
+        queue_prefix=f"zhiku-cancel-{uuid.uuid4().hex[:8]}",
+        llm_queue_depth=1,
+        generation_timeout_s=30,
+        stream_send_timeout_s=0.5,
+    )
+    state = build_state(settings)
+    state.backend.heartbeats.publish("llm", {"backend": "cpu"})  # an llm worker is up
+
+    def search(*_args: object) -> list[ChunkHit]:  # the retriever is another service
+        return [
+            ChunkHit(
+                chunk_id=7,
+                document_id=3,
+                document_name="manual.md",
+                position=0,
+                text=PASSAGE,
+                score=0.9,
+                dense_score=0.8,
+            )
+        ]
+
+    monkeypatch.setattr(pipeline, "search_chunks", search)
+    yield state
+    state.slots.close()
+    client = redis.Redis.from_url(redis_url)
+    client.delete(llm_queue(settings), f"{settings.queue_prefix}:heartbeat:llm")
+    state.engine.dispose()
+
+
+def _started(state: GatewayState) -> ChatPipeline:
+    kb = KnowledgeBase(id=1, name="kb", embedding_model="m", embedding_dim=4)
+    messages = [ChatMessage(role="user", content="How often is the PP filter replaced?")]
+    return ChatPipeline(state, kb, messages).start(cast(Any, None))
+
+
+def _take_task(state: GatewayState) -> tuple[GenerationRequest, dict[str, Any]]:
+    """What an llm worker would take from the queue: the request and the message headers."""
+    client = redis.Redis.from_url(str(state.settings.redis_url))
+    popped = client.brpop([llm_queue(state.settings)], timeout=20)
+    assert popped is not None, "no generation was queued"
+    message = json.loads(popped[1])
+    args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    return GenerationRequest.model_validate(args[0]), message["headers"]
+
+
+def test_the_queued_generation_expires_with_the_generation_timeout(state: GatewayState) -> None:
+    async def chat() -> dict[str, Any]:
+        events = _started(state).stream()
+        first = asyncio.ensure_future(anext(events))
+        request, headers = await asyncio.to_thread(_take_task, state)
+        state.streams.publish(request.stream_id, StreamEvent(kind="end"))
+        await first
+        await events.aclose()
+        return headers
+
+    headers = asyncio.run(chat())
+    expires = datetime.fromisoformat(headers["expires"])
+    left_s = (expires - datetime.now(UTC)).total_seconds()
+    assert 20 < left_s <= 30
+
+
+def test_a_stream_left_early_cancels_its_generation_and_frees_the_slot(
+    state: GatewayState,
+) -> None:
+    async def first_token_then_leave() -> GenerationRequest:
+        events = _started(state).stream()
+        first = asyncio.ensure_future(anext(events))
+        request, _headers = await asyncio.to_thread(_take_task, state)
+        state.streams.publish(request.stream_id, StreamEvent(kind="token", text="Every "))
+        token = await first
+        assert isinstance(token, StreamEvent) and token.text == "Every "
+        assert state.slots.in_flight() == 1
+        assert not state.streams.cancelled(request.stream_id)
+        await events.aclose()  # the client went away
+        return request
+
+    request = asyncio.run(first_token_then_leave())
+    assert state.streams.cancelled(request.stream_id)
+    assert state.slots.in_flight() == 0
+
+
+def test_a_stream_read_to_its_end_is_not_cancelled(state: GatewayState) -> None:
+    async def whole_answer() -> GenerationRequest:
+        events = _started(state).stream()
+        first = asyncio.ensure_future(anext(events))
+        request, _headers = await asyncio.to_thread(_take_task, state)
+        state.streams.publish(request.stream_id, StreamEvent(kind="token", text="Every [1]."))
+        state.streams.publish(request.stream_id, StreamEvent(kind="end"))
+        await first
+        _ = [event async for event in events]
+        return request
+
+    request = asyncio.run(whole_answer())
+    assert not state.streams.cancelled(request.stream_id)
+    assert state.slots.in_flight() == 0
+
+
+def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(
+    state: GatewayState,
+) -> None:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        await asyncio.Event().wait()  # the client never disconnects: it just reads nothing
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and message.get("body"):
+            await asyncio.Event().wait()  # its receive window is full: the send never completes
+
+    async def serve() -> GenerationRequest:
+        response = service.sse_response(state, _started(state).stream())
+        scope = {"type": "http", "asgi": {"spec_version": "2.4"}, "method": "POST"}
+        served = asyncio.ensure_future(response(scope, receive, send))
+        request, _headers = await asyncio.to_thread(_take_task, state)
+        state.streams.publish(request.stream_id, StreamEvent(kind="token", text="Every "))
+        with pytest.raises(SendTimeoutError):
+            await asyncio.wait_for(served, timeout=15)
+        return request
+
+    request = asyncio.run(serve())
+    assert any(m.get("body") for m in sent)  # the token was on its way when the client stalled
+    assert state.streams.cancelled(request.stream_id)
+    assert state.slots.in_flight() == 0
