@@ -21,7 +21,13 @@ from sse_starlette.sse import SendTimeoutError
 from starlette.types import Message
 
 from services.common.models import KnowledgeBase
-from services.common.schemas import ChatMessage, ChunkHit, GenerationRequest, StreamEvent
+from services.common.schemas import (
+    ChatMessage,
+    ChunkHit,
+    GenerationRequest,
+    SourcesEvent,
+    StreamEvent,
+)
 from services.common.settings import Settings
 from services.common.tasks import llm_queue
 from services.gateway.app import build_state
@@ -89,6 +95,7 @@ def _take_task(state: GatewayState) -> tuple[GenerationRequest, dict[str, Any]]:
 def test_the_queued_generation_expires_with_the_generation_timeout(state: GatewayState) -> None:
     async def chat() -> dict[str, Any]:
         events = _started(state).stream()
+        assert isinstance(await anext(events), SourcesEvent)  # sent before generation starts
         first = asyncio.ensure_future(anext(events))
         request, headers = await asyncio.to_thread(_take_task, state)
         state.streams.publish(request.stream_id, StreamEvent(kind="end"))
@@ -107,6 +114,7 @@ def test_a_stream_left_early_cancels_its_generation_and_frees_the_slot(
 ) -> None:
     async def first_token_then_leave() -> GenerationRequest:
         events = _started(state).stream()
+        assert isinstance(await anext(events), SourcesEvent)  # sent before generation starts
         first = asyncio.ensure_future(anext(events))
         request, _headers = await asyncio.to_thread(_take_task, state)
         state.streams.publish(request.stream_id, StreamEvent(kind="token", text="Every "))
@@ -125,6 +133,7 @@ def test_a_stream_left_early_cancels_its_generation_and_frees_the_slot(
 def test_a_stream_read_to_its_end_is_not_cancelled(state: GatewayState) -> None:
     async def whole_answer() -> GenerationRequest:
         events = _started(state).stream()
+        assert isinstance(await anext(events), SourcesEvent)  # sent before generation starts
         first = asyncio.ensure_future(anext(events))
         request, _headers = await asyncio.to_thread(_take_task, state)
         state.streams.publish(request.stream_id, StreamEvent(kind="token", text="Every [1]."))
@@ -149,7 +158,7 @@ def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(
 
     async def send(message: Message) -> None:
         sent.append(message)
-        if message["type"] == "http.response.body" and message.get("body"):
+        if message["type"] == "http.response.body" and b"event: token" in message.get("body", b""):
             await asyncio.Event().wait()  # its receive window is full: the send never completes
 
     async def serve() -> GenerationRequest:

@@ -43,6 +43,9 @@ class ListStream:
     def read(self, stream_id: str, timeout_s: float) -> Iterator[StreamEvent]:
         return iter(self.events)
 
+    def cancelled(self, stream_id: str) -> bool:
+        return False
+
 
 def _request(question: str) -> GenerationRequest:
     passages = [

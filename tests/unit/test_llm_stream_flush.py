@@ -9,8 +9,9 @@ import pytest
 
 from llm_worker import service
 from llm_worker.service import coalesce, run_generation
-from services.common.schemas import GenerationRequest, StreamEvent
+from services.common.schemas import GenerationRequest
 from services.common.settings import LLMSettings
+from tests.unit.test_llm_service import ListStream
 
 
 class FakeClock:
@@ -59,28 +60,15 @@ def test_coalesce_sends_slow_pieces_one_by_one(clock: FakeClock) -> None:
     assert list(coalesce(timed_pieces(clock, steps), 0.05)) == ["x", "y", "z"]
 
 
-class ListStream:
-    def __init__(self) -> None:
-        self.events: list[StreamEvent] = []
-
-    def publish(self, stream_id: str, event: StreamEvent) -> None:
-        self.events.append(event)
-
-    def read(self, stream_id: str, timeout_s: float) -> Iterator[StreamEvent]:
-        yield from self.events
-
-    def cancel(self, stream_id: str) -> None:
-        raise AssertionError("the worker never cancels")
-
-    def cancelled(self, stream_id: str) -> bool:
-        return False
-
-
 class FakeGenerator:
     def __init__(self, clock: FakeClock, flush_ms: int) -> None:
         self.settings = LLMSettings(grounding_hold=False, stream_flush_ms=flush_ms)
         self.last_usage: dict[str, int] = {}
+        self.last_timings: dict[str, float] = {}
         self._clock = clock
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
 
     def stream(self, *_args: Any) -> Iterator[str]:
         yield from timed_pieces(self._clock, [(0.0, "One"), (0.001, " two"), (0.002, " three")])
