@@ -25,7 +25,8 @@ from bench.report import RESULTS, machine_line, write_results
 from bench.suite import REPO, ingest_test_files, running_suite
 from llm_worker.model_files import ensure_bundled
 from llm_worker.prompts import build_messages
-from services.common.schemas import ChatResponse, ContextPassage, GenerationRequest, SearchResponse
+from services.common.generation_schemas import ContextPassage, GenerationRequest
+from services.common.schemas import ChatResponse, SearchResponse
 from services.common.settings import LLMSettings
 
 KB = "bench-generation"

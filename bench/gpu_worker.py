@@ -34,7 +34,7 @@ from llm_worker.generator import LlamaGenerator
 from llm_worker.prompts import build_messages
 from llm_worker.service import run_generation
 from services.common.db import make_engine, make_sessionmaker, upgrade_database
-from services.common.schemas import ContextPassage, GenerationRequest, StreamEvent
+from services.common.generation_schemas import ContextPassage, GenerationRequest, StreamEvent
 from services.common.settings import LLMSettings
 from services.common.streams import SqlTokenStream
 
@@ -58,6 +58,9 @@ class TimedStream:
 
     def cancelled(self, stream_id: str) -> bool:
         return self.inner.cancelled(stream_id)
+
+    def cancel(self, stream_id: str) -> None:
+        self.inner.cancel(stream_id)
 
     def publish(self, stream_id: str, event: StreamEvent) -> None:
         t = time.perf_counter()

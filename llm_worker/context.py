@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from llm_worker.prompts import format_passages
 from services.common.answers import content_units
-from services.common.schemas import ContextPassage
+from services.common.generation_schemas import ContextPassage
 
 # A sentence ends at a Chinese stop (always), an ASCII stop followed by space or the end, or a line
 # break; closing quotes and brackets stay with the sentence they close.

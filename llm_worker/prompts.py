@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from services.common.answers import NOT_FOUND_EN, NOT_FOUND_ZH, contains_cjk
-from services.common.schemas import ContextPassage, GenerationRequest
+from services.common.generation_schemas import ContextPassage, GenerationRequest
 
 # Passage text must not be able to close or open the fence it sits in.
 _FENCE_TAG = re.compile(r"<(/?)(documents?)\b", re.IGNORECASE)

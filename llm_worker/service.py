@@ -13,7 +13,7 @@ from llm_worker.grounding import guard_first_sentence
 from llm_worker.prompts import build_messages, build_rewrite_messages, fixed_turn_count
 from services.common.answers import not_found_message
 from services.common.errors import UpstreamError, ZhikuError
-from services.common.schemas import GenerationRequest, StreamEvent
+from services.common.generation_schemas import GenerationRequest, StreamEvent
 from services.common.streams import TokenStream
 
 logger = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ from llm_worker.generator import get_generator
 from llm_worker.service import publish_error, run_generation
 from services.common.backend import create_backend
 from services.common.errors import ValidationFailedError
+from services.common.generation_schemas import GenerationRequest
 from services.common.heartbeat import start_beating
 from services.common.logging import configure_logging, request_id
-from services.common.schemas import GenerationRequest
 from services.common.settings import Settings
 from services.common.streams import TokenStream
 from services.common.tasks import GENERATE_TASK, create_celery, llm_queue

@@ -3,166 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
-class ChunkingSettings(BaseModel):
-    size: int = Field(500, ge=50, le=8000, description="Chunk size in characters.")
-    overlap: int = Field(80, ge=0, le=2000, description="Overlap between chunks in characters.")
-
-    @model_validator(mode="after")
-    def _overlap_below_size(self) -> ChunkingSettings:
-        if self.overlap >= self.size:
-            raise ValueError(
-                f"chunk overlap ({self.overlap}) must be below chunk size ({self.size})"
-            )
-        return self
-
-
-class EmbeddingSettings(BaseModel):
-    backend: Literal["use", "sentence-transformers"] = Field(
-        "use", description="'use': multilingual USE v3 (offline default); else a local model dir."
-    )
-    model_path: str | None = Field(
-        None,
-        description="Local sentence-transformers model directory (backend sentence-transformers).",
-    )
-    batch_size: int = Field(64, ge=1, le=4096)
-    threads: int = Field(2, ge=1, le=256)
-    device: str = Field(
-        "cpu", description="torch device of the sentence-transformers backend, e.g. 'cuda:0'."
-    )
-
-
-class LLMSettings(BaseModel):
-    model_path: str | None = Field(
-        None, description="Path of a GGUF file; unset uses the default model assembled under data/."
-    )
-    default_model: Literal["qwen2.5-0.5b", "qwen2.5-1.5b"] = Field(
-        "qwen2.5-1.5b", description="Which bundled model to assemble when model_path is unset."
-    )
-    n_ctx: int = Field(4096, ge=512, le=131072)
-    n_threads: int = Field(2, ge=1, le=256)
-    n_batch: int = Field(512, ge=8, le=8192)
-    max_tokens: int = Field(512, ge=1, le=8192)
-    temperature: float = Field(0.2, ge=0.0, le=2.0)
-    seed: int = Field(42)
-    n_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to the GPU; -1 means all.")
-    main_gpu: int = Field(0, ge=0)
-    tensor_split: list[float] | None = Field(None, description="Share of the model per GPU.")
-    flash_attn: bool = Field(False)
-    use_mmap: bool = Field(
-        False,
-        description="Map the GGUF instead of reading it: llama.cpp repacks the weights for its CPU "
-        "kernels, so a mapped file keeps a second copy resident (bench/results/footprint.md).",
-    )
-    grounding_hold: bool = Field(
-        True,
-        description="Hold the answer's first sentence back until it is found in the passages; "
-        "costs its generation time before the first token, stops answers from model memory.",
-    )
-    stream_flush_ms: int = Field(
-        0,
-        ge=0,
-        le=1000,
-        description="Join the pieces generated within this many ms into one token event (the "
-        "first goes at once); 0: one event per piece. Saves a publish per token on a GPU.",
-    )
-    prompt_cache_mb: int = Field(
-        0,
-        ge=0,
-        description="RAM for evaluated prompt states (llama.cpp LlamaRAMCache), so a repeated "
-        "question skips its prompt evaluation even after other requests; 0: the live context only.",
-    )
-    context_tokens: int = Field(
-        600,
-        ge=0,
-        le=65536,
-        description="Tokens of passage text in an answer prompt: the question's best sentences of "
-        "the passages (with their neighbours) up to this many; 0: the passages whole. On 196 "
-        "CMRC/XQuAD questions the answer span was always kept from 300 on; 600 leaves room for "
-        "questions worded unlike their passage and cuts five Chinese chunks from ~1,700 tokens.",
-    )
-    prefix_states: int = Field(
-        4,
-        ge=0,
-        le=64,
-        description="Evaluated fixed prompt prefixes (rules and worked examples, one per language "
-        "and purpose) kept per worker and restored for each request; 0: off.",
-    )
-    prompt_lookup: int = Field(
-        0,
-        ge=0,
-        le=64,
-        description="Draft tokens copied from the prompt per step (prompt-lookup decoding); 0: "
-        "off. Off by default: it keeps every position's logits (n_ctx x vocabulary floats, "
-        "2.5 GB for Qwen2.5 at n_ctx 4096) and changed one of two temperature-0 answers.",
-    )
-
-
-class RetrievalSettings(BaseModel):
-    top_k: int = Field(5, ge=1, le=100)
-    mode: Literal["dense", "keyword", "hybrid"] = Field("hybrid", description="Default mode.")
-    rerank: bool = Field(
-        True, description="Rescore the candidates by default (bench/results/retrieval.md)."
-    )
-    min_score: float = Field(
-        0.15,
-        ge=-1.0,
-        le=1.0,
-        description="Dense similarity under which a chunk is not context; no passage reaching "
-        "it answers not-found without generating (bench/results/gate.md: at 0.15 no answerable "
-        "question of the same language was refused).",
-    )
-    reranker: Literal["fusion", "lexical", "e5", "cross-encoder"] = Field(
-        "fusion", description="What rescores candidates when rerank is on (see retriever.rerank)."
-    )
-    reranker_path: str | None = Field(
-        None, description="Local sentence-transformers CrossEncoder directory (cross-encoder)."
-    )
-    reranker_device: str = Field("cpu", description="torch device of the cross-encoder.")
-    ann_min_vectors: int = Field(
-        50_000,
-        ge=1,
-        description="Vectors from which a knowledge base's dense index is approximate (IVF); "
-        "below, search is exact. It turns exact again under half of this.",
-    )
-    ann_nprobe: int = Field(
-        48,
-        ge=1,
-        le=65_536,
-        description="Inverted lists scanned per approximate search (bench/results/"
-        "retrieval_scale.md: recall@10 against exact search).",
-    )
-    ann_lists_per_sqrt: float = Field(
-        2.0, gt=0, le=64, description="IVF lists per square root of the vector count."
-    )
-    journal_compact_fraction: float = Field(
-        0.25,
-        gt=0,
-        le=10,
-        description="Rewrite an index snapshot once its change journal exceeds this fraction "
-        "of the snapshot's size (and 1 MiB).",
-    )
-
-
-class ParsingSettings(BaseModel):
-    """Bounds on parsing one uploaded document, so a hostile file cannot exhaust a worker."""
-
-    timeout_s: float = Field(
-        120.0, gt=0, description="A document (any format) taking longer to parse is refused."
-    )
-    max_memory_mb: int = Field(
-        2048, ge=16, description="Memory of the child process that parses one document."
-    )
-    pdf_max_pages: int = Field(2000, ge=1, description="A PDF with more pages is refused.")
-    max_unpacked_mb: float = Field(200.0, gt=0, description="A .docx unpacking to more: refused.")
-    max_compression_ratio: float = Field(
-        200.0, gt=1, description="A .docx compressed more than this (a zip bomb) is refused."
-    )
+from services.common.settings_sections import (
+    ChunkingSettings,
+    EmbeddingSettings,
+    LLMSettings,
+    ParsingSettings,
+    RetrievalSettings,
+)
 
 
 def _comma_list(value: object) -> object:

@@ -16,8 +16,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.errors import GenerationTimeoutError
+from services.common.generation_schemas import StreamEvent
 from services.common.models import StreamEventRow
-from services.common.schemas import StreamEvent
 
 STREAM_TTL_S = 600
 

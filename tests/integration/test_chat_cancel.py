@@ -20,14 +20,9 @@ import redis
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Message
 
+from services.common.generation_schemas import GenerationRequest, StreamEvent
 from services.common.models import KnowledgeBase
-from services.common.schemas import (
-    ChatMessage,
-    ChunkHit,
-    GenerationRequest,
-    SourcesEvent,
-    StreamEvent,
-)
+from services.common.schemas import ChatMessage, ChunkHit, SourcesEvent
 from services.common.settings import Settings
 from services.common.tasks import llm_queue
 from services.gateway.app import build_state

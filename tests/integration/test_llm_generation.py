@@ -18,7 +18,7 @@ from llm_worker.prompts import build_messages
 from llm_worker.service import CANCELLED, run_generation
 from services.common.answers import NOT_FOUND_EN, NOT_FOUND_ZH, not_found_message
 from services.common.errors import NotReadyError
-from services.common.schemas import ContextPassage, GenerationRequest, StreamEvent
+from services.common.generation_schemas import ContextPassage, GenerationRequest, StreamEvent
 from services.common.settings import LLMSettings, Settings
 from services.common.streams import RedisTokenStream
 

@@ -12,7 +12,7 @@ from llm_worker.generator import LlamaGenerator
 from llm_worker.model_files import ensure_model
 from llm_worker.prefix import ChatRenderer, PrefixStates
 from llm_worker.prompts import build_messages, fixed_turn_count
-from services.common.schemas import ContextPassage, GenerationRequest
+from services.common.generation_schemas import ContextPassage, GenerationRequest
 from services.common.settings import LLMSettings, Settings
 
 pytestmark = pytest.mark.integration

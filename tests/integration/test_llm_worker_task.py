@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from services.common.answers import NOT_FOUND_EN
-from services.common.schemas import ContextPassage, GenerationRequest, StreamEvent
+from services.common.generation_schemas import ContextPassage, GenerationRequest, StreamEvent
 from services.common.streams import RedisTokenStream
 from services.common.tasks import GENERATE_TASK
 

@@ -11,8 +11,8 @@ import redis
 
 from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import GenerationTimeoutError
+from services.common.generation_schemas import StreamEvent
 from services.common.models import Base
-from services.common.schemas import StreamEvent
 from services.common.streams import RedisTokenStream, SqlTokenStream, TokenStream
 
 pytestmark = pytest.mark.integration

@@ -12,15 +12,9 @@ import pytest
 from services.common.answers import not_found_message
 from services.common.backend import create_backend
 from services.common.errors import NotReadyError, UpstreamError
+from services.common.generation_schemas import GenerationRequest, StreamEvent
 from services.common.models import KnowledgeBase
-from services.common.schemas import (
-    ChatMessage,
-    ChatResponse,
-    ChunkHit,
-    GenerationRequest,
-    SourcesEvent,
-    StreamEvent,
-)
+from services.common.schemas import ChatMessage, ChatResponse, ChunkHit, SourcesEvent
 from services.common.settings import Settings
 from services.gateway.chat import pipeline
 from services.gateway.chat.pipeline import ChatPipeline, grounded

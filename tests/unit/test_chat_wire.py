@@ -6,14 +6,8 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from services.common.schemas import (
-    ChatResponse,
-    ChunkHit,
-    Citation,
-    SourcePassage,
-    SourcesEvent,
-    StreamEvent,
-)
+from services.common.generation_schemas import StreamEvent
+from services.common.schemas import ChatResponse, ChunkHit, Citation, SourcePassage, SourcesEvent
 from services.gateway.chat import service as chat_service
 from services.gateway.openai import service as openai_service
 

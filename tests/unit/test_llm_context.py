@@ -6,7 +6,7 @@ import pytest
 
 from llm_worker.context import ELISION, MAX_SENTENCE_CHARS, select_context, split_sentences
 from llm_worker.prompts import format_passages
-from services.common.schemas import ContextPassage
+from services.common.generation_schemas import ContextPassage
 
 
 def _chars(text: str) -> int:

@@ -10,7 +10,8 @@ from llm_worker.prompts import (
     build_messages,
     format_passages,
 )
-from services.common.schemas import ChatMessage, ContextPassage, GenerationRequest
+from services.common.generation_schemas import ContextPassage, GenerationRequest
+from services.common.schemas import ChatMessage
 
 
 def _request(question: str, **kwargs: object) -> GenerationRequest:
@@ -110,7 +111,8 @@ def test_custom_system_prompt_replaces_the_default() -> None:
 
 def test_rewrite_prompt_carries_the_conversation_without_citation_markers() -> None:
     from llm_worker.prompts import build_rewrite_messages
-    from services.common.schemas import ChatMessage, GenerationRequest
+    from services.common.generation_schemas import GenerationRequest
+    from services.common.schemas import ChatMessage
 
     req = GenerationRequest(
         stream_id="s",

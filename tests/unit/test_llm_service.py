@@ -8,7 +8,7 @@ from typing import Any, cast
 from llm_worker.generator import LlamaGenerator
 from llm_worker.prompts import fixed_turn_count
 from llm_worker.service import run_generation
-from services.common.schemas import ContextPassage, GenerationRequest, StreamEvent
+from services.common.generation_schemas import ContextPassage, GenerationRequest, StreamEvent
 from services.common.settings import LLMSettings
 
 FILLER = "Unrelated filler about the weather and the sea. " * 8

@@ -9,7 +9,7 @@ import pytest
 
 from llm_worker import service
 from llm_worker.service import coalesce, run_generation
-from services.common.schemas import GenerationRequest
+from services.common.generation_schemas import GenerationRequest
 from services.common.settings import LLMSettings
 from tests.unit.test_llm_service import ListStream
 

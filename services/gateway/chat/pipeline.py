@@ -24,6 +24,7 @@ from services.common.errors import (
     ValidationFailedError,
     ZhikuError,
 )
+from services.common.generation_schemas import ContextPassage, GenerationRequest, StreamEvent
 from services.common.models import KnowledgeBase
 from services.common.schemas import (
     AnswerCheck,
@@ -31,12 +32,9 @@ from services.common.schemas import (
     ChatResponse,
     ChunkHit,
     Citation,
-    ContextPassage,
-    GenerationRequest,
     SearchMode,
     SourcePassage,
     SourcesEvent,
-    StreamEvent,
 )
 from services.common.script import to_script_of
 from services.gateway.chat.rewrite import standalone_query

@@ -6,7 +6,8 @@ import logging
 import uuid
 
 from services.common.errors import ZhikuError
-from services.common.schemas import ChatMessage, GenerationRequest
+from services.common.generation_schemas import GenerationRequest
+from services.common.schemas import ChatMessage
 from services.gateway.chat.worker_calls import run_on_worker
 from services.gateway.state import GatewayState
 

@@ -11,15 +11,10 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from services.common.errors import ValidationFailedError
+from services.common.generation_schemas import StreamEvent
 from services.common.http_errors import error_payload
 from services.common.models import KnowledgeBase
-from services.common.schemas import (
-    ChatMessage,
-    ChatRequest,
-    ChatResponse,
-    SourcesEvent,
-    StreamEvent,
-)
+from services.common.schemas import ChatMessage, ChatRequest, ChatResponse, SourcesEvent
 from services.gateway.auth import Principal
 from services.gateway.chat.pipeline import ChatOptions, ChatPipeline
 from services.gateway.conversations import service as conversations

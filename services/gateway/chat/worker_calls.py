@@ -9,7 +9,7 @@ import redis
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.common.errors import OverloadedError
-from services.common.schemas import GenerationRequest, StreamEvent
+from services.common.generation_schemas import GenerationRequest, StreamEvent
 from services.common.tasks import GENERATE_TASK
 from services.gateway.state import GatewayState
 

@@ -10,7 +10,7 @@ import redis
 
 from services.common import heartbeat
 from services.common.errors import GenerationTimeoutError, NotReadyError
-from services.common.schemas import GenerationRequest, StreamEvent
+from services.common.generation_schemas import GenerationRequest, StreamEvent
 from services.gateway.chat.worker_calls import cancel_on_worker, run_on_worker
 from services.gateway.generation_slots import Slot
 from services.gateway.state import GatewayState

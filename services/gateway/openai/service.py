@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.orm import Session
 
+from services.common.generation_schemas import StreamEvent
 from services.common.http_errors import error_payload
-from services.common.schemas import ChatResponse, SourcesEvent, StreamEvent
+from services.common.schemas import ChatResponse, SourcesEvent
 from services.gateway.auth import Principal
 from services.gateway.chat.pipeline import ChatOptions, ChatPipeline
 from services.gateway.knowledge_bases.service import get_kb, list_kbs
