@@ -3,7 +3,7 @@
 A hostile or broken file can make a parser loop, backtrack or allocate without end (a crafted
 PDF, a megabyte of spaces, 100k nested tags); in a child it only costs that child, never the
 worker that runs everyone's jobs. Every format goes through here:
-``python -m ingestion.bounded_parse KIND FILE LIMITS_JSON`` prints ``{"text": "..."}`` or
+``python -m ingestion.parse_child KIND FILE LIMITS_JSON`` prints ``{"text": "..."}`` or
 ``{"error": "...", "error_type": "..."}``.
 """
 
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services.common.errors import ERROR_TYPES, DocumentParseError, ZhikuError
+from services.common.errors import ERROR_TYPES, DocumentParseError
 
 if TYPE_CHECKING:
     from services.common.settings import ParsingSettings
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 OK, FAILED, OUT_OF_MEMORY = 0, 2, 3
+CHILD = "ingestion.parse_child"
 _ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,7 +34,7 @@ def parse_bounded(path: Path, kind: str, limits: ParsingSettings) -> str:
     # The child imports the very code this process runs, wherever the worker was started.
     paths = [str(_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    command = [sys.executable, "-m", __name__, kind, str(path), limits.model_dump_json()]
+    command = [sys.executable, "-m", CHILD, kind, str(path), limits.model_dump_json()]
     try:
         proc = subprocess.run(
             command, capture_output=True, timeout=limits.timeout_s, check=False, env=env
@@ -53,28 +54,3 @@ def parse_bounded(path: Path, kind: str, limits: ParsingSettings) -> str:
         f"parsing the {kind} file needed more than {limits.max_memory_mb} MB "
         "(ZHIKU_PARSING__MAX_MEMORY_MB) or crashed the parser; refused"
     )
-
-
-def main() -> int:
-    """The child: cap its own address space, then extract and print JSON."""
-    import resource
-
-    kind, path, limits_json = sys.argv[1:4]
-    limits = json.loads(limits_json)  # ParsingSettings, already validated by the parent
-    cap = int(limits["max_memory_mb"]) * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    try:
-        from ingestion.loaders import extract_text  # the parsers load under the cap
-
-        result = {"text": extract_text(Path(path), kind, limits)}
-    except MemoryError:
-        return OUT_OF_MEMORY
-    except ZhikuError as exc:
-        result = {"error": exc.message, "error_type": exc.error_type}
-    # Bytes, not sys.stdout: its encoding follows the locale, which may not hold Chinese.
-    sys.stdout.buffer.write(json.dumps(result, ensure_ascii=False).encode())
-    return OK if "text" in result else FAILED
-
-
-if __name__ == "__main__":
-    sys.exit(main())
