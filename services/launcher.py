@@ -21,7 +21,7 @@ import httpx
 
 from services.common import api_keys
 from services.common.db import make_engine, make_sessionmaker, upgrade_database
-from services.common.logging import configure_logging
+from services.common.logging import configure_logging, redact_url
 from services.common.settings import Settings
 from services.common.tasks import ingest_queue, llm_queue
 
@@ -172,7 +172,7 @@ def main() -> None:
     try:
         wait_ready(f"{gateway}/readyz", procs, timeout_s=300)
         queue = (
-            f"Redis at {settings.redis_url}"
+            f"Redis at {redact_url(settings.redis_url)}"
             if settings.redis_url
             else f"embedded queue in {settings.broker_dir}"
         )

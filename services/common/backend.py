@@ -17,6 +17,7 @@ from services.common import fs_transport
 from services.common.db import make_engine, make_sessionmaker
 from services.common.heartbeat import FileHeartbeats, Heartbeats, RedisHeartbeats
 from services.common.lazy import Lazy
+from services.common.logging import redact_url
 from services.common.rate_limits import Limiter, LocalLimiter, RedisLimiter
 from services.common.settings import Settings
 from services.common.slots import LocalSlotBackend, RedisSlotBackend, SlotBackend, slots_key
@@ -74,7 +75,7 @@ class RedisBackend(Backend):
         # One pool for the process; it connects on first use and reconnects after an outage.
         self.client = redis.Redis.from_url(url, socket_timeout=2)
         self.heartbeats = RedisHeartbeats(self.client, settings.queue_prefix)
-        self.description = f"Redis {url}"
+        self.description = f"Redis {redact_url(url)}"
 
     def broker(self) -> Broker:
         return Broker(self.url, {"visibility_timeout": 3600})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
+from urllib.parse import urlsplit
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -29,3 +31,22 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # One line per internal HTTP call drowns the service's own log at INFO.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+
+
+_PASSWORD_FIELD = re.compile(r"(?i)(^|&)(password=)[^&]*")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (in the authority or a ``password=`` field) shown as ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # malformed: show nothing of it rather than a secret
+        return "<unparsable URL>"
+    # Edited in place: urlunsplit would rewrite some URLs (sqlite:////abs/path loses slashes).
+    user, at, host = parts.netloc.rpartition("@")
+    if at and ":" in user:
+        url = url.replace(parts.netloc, f"{user.partition(':')[0]}:***@{host}", 1)
+    if parts.query:
+        query = _PASSWORD_FIELD.sub(r"\1\2***", parts.query)
+        url = url.replace(f"?{parts.query}", f"?{query}", 1)
+    return url

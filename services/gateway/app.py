@@ -14,7 +14,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from services.common import api_keys
 from services.common.backend import Backend, create_backend
 from services.common.db import make_engine, make_sessionmaker, upgrade_database
-from services.common.logging import configure_logging, request_id
+from services.common.logging import configure_logging, redact_url, request_id
 from services.common.retriever_client import RetrieverClient
 from services.common.settings import Settings
 from services.common.tasks import create_celery
@@ -67,6 +67,13 @@ async def _request_id(
     return response
 
 
+def log_ready(settings: Settings, backend: Backend) -> None:
+    """The start-up line: where the database and the queue are, never their passwords."""
+    logger.info(
+        "gateway ready: database %s, %s", redact_url(settings.sqlalchemy_url), backend.description
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the gateway; settings come from ZHIKU_* variables unless given."""
     settings = settings or Settings()
@@ -77,8 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.zhiku = build_state(settings, backend)
         _check_exposure(app.state.zhiku)
-        database = settings.sqlalchemy_url.split("@")[-1]
-        logger.info("gateway ready: database %s, %s", database, backend.description)
+        log_ready(settings, backend)
         yield
         app.state.zhiku.slots.close()
         app.state.zhiku.retriever.close()
