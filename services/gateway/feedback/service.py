@@ -26,6 +26,8 @@ from services.gateway.knowledge_bases.service import get_kb
 logger = logging.getLogger(__name__)
 
 CSV_FIELDS = list(FeedbackPublic.model_fields)
+# A cell starting with one of these is a formula to a spreadsheet (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _rated_answer(session: Session, message_id: int) -> ConversationMessage:
@@ -122,5 +124,13 @@ def as_csv(items: list[FeedbackPublic]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS)
     writer.writeheader()
     for item in items:
-        writer.writerow(item.model_dump(mode="json"))
+        row = item.model_dump(mode="json")
+        writer.writerow({key: spreadsheet_safe(value) for key, value in row.items()})
     return buffer.getvalue()
+
+
+def spreadsheet_safe(value: object) -> object:
+    """User text that a spreadsheet would run as a formula, prefixed with a quote; else as is."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
