@@ -10,6 +10,7 @@ from frontend import state
 from frontend.citations import render_actions, render_reading, render_sources
 from frontend.i18n import t
 from frontend.notices import show_error
+from frontend.safe_markdown import without_images
 from frontend.sidebar import render_sidebar
 from services.client import GatewayClient, GatewayError
 from services.common.conversation_schemas import ConversationMessagePublic
@@ -48,7 +49,7 @@ def _load_messages(client: GatewayClient) -> list[ConversationMessagePublic]:
 
 def _render_message(client: GatewayClient, kb: str, message: ConversationMessagePublic) -> None:
     with st.chat_message(message.role):
-        st.markdown(message.content)
+        st.markdown(without_images(message.content))
         if message.role != "assistant":
             return
         if not message.grounded:
@@ -60,7 +61,7 @@ def _render_message(client: GatewayClient, kb: str, message: ConversationMessage
 def _ask(client: GatewayClient, kb: str, question: str) -> None:
     """Open a conversation on the first question, stream the answer, then redraw from storage."""
     with st.chat_message("user"):
-        st.markdown(question)
+        st.markdown(without_images(question))
     conversation_id = state.current_conversation()
     try:
         if conversation_id is None:
@@ -98,8 +99,17 @@ def _stream_answer(
 
     try:
         with st.spinner(t("thinking")):
-            st.write_stream(tokens())
+            _write_safely(tokens())
     except GatewayError as err:
         show_error(err, client.base_url)
         return None
     return final[0] if final else None
+
+
+def _write_safely(tokens: Iterator[str]) -> None:
+    """Stream the answer, each redraw without images (one may be complete only tokens later)."""
+    slot = st.empty()
+    text = ""
+    for token in tokens:
+        text += token
+        slot.markdown(without_images(text))

@@ -11,6 +11,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from frontend.i18n import t
 from frontend.notices import show_error
+from frontend.safe_markdown import without_images
 from services.client import GatewayClient, GatewayError
 from services.common.conversation_schemas import ConversationMessagePublic, FeedbackCreate
 from services.common.schemas import Citation, SourcesEvent
@@ -20,6 +21,7 @@ FEEDBACK_SENT_KEY = "feedback_sent"
 
 def highlight(text: str, quote: str) -> str:
     """The chunk as HTML with the quoted span marked; whitespace may differ between the two."""
+    text, quote = without_images(text), without_images(quote)
     words = quote.split()
     if not words:
         return _paragraphs(html.escape(text))
@@ -44,7 +46,7 @@ def _paragraphs(escaped: str) -> str:
 
 def chip_label(citation: Citation) -> str:
     """A source chip: ``[n] document``."""
-    return f"[{citation.index}] {citation.document_name}"
+    return without_images(f"[{citation.index}] {citation.document_name}")
 
 
 def render_reading(slot: DeltaGenerator, event: SourcesEvent) -> Callable[[], None] | None:
@@ -54,7 +56,7 @@ def render_reading(slot: DeltaGenerator, event: SourcesEvent) -> Callable[[], No
     count = len(event.sources)
     box = slot.status(t("reading", n=count), expanded=True)
     for passage in event.sources:
-        box.caption(f"**{chip_label(passage)}** · {passage.quote}")
+        box.caption(f"**{chip_label(passage)}** · {without_images(passage.quote)}")
 
     def fold() -> None:
         box.update(label=t("read", n=count), state="complete", expanded=False)
@@ -87,7 +89,7 @@ def _source_dialog(client: GatewayClient, kb: str, citation: Citation) -> None:
     st.caption(
         t(
             "source_where",
-            doc=chunk.document_name,
+            doc=without_images(chunk.document_name),
             pos=chunk.position + 1,
             count=max(chunk.chunk_count, chunk.position + 1),
         )

@@ -9,6 +9,7 @@ import streamlit as st
 from frontend import state
 from frontend.i18n import t
 from frontend.notices import show_error
+from frontend.safe_markdown import without_images
 from frontend.sidebar import pick_kb
 from services.client import GatewayError
 from services.common.schemas import ChunkHit, SearchMode
@@ -72,5 +73,6 @@ def _show_result(kb: str) -> None:
         return
     st.dataframe(hit_rows(result.hits), hide_index=True, use_container_width=True)
     for rank, hit in enumerate(result.hits, start=1):
-        with st.expander(f"{rank}. {hit.document_name} · {t('col_pos')} {hit.position + 1}"):
+        label = f"{rank}. {without_images(hit.document_name)} · {t('col_pos')} {hit.position + 1}"
+        with st.expander(label):
             st.text(hit.text)

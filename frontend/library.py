@@ -7,6 +7,7 @@ import streamlit as st
 from frontend import state
 from frontend.i18n import t
 from frontend.notices import fetched, show_error, show_rows
+from frontend.safe_markdown import without_images
 from frontend.sidebar import pick_kb
 from services.client import (
     FINISHED_STAGES,
@@ -174,7 +175,7 @@ def _documents(client: GatewayClient, kb: str) -> None:
 
 def _document_row(client: GatewayClient, kb: str, doc: DocumentPublic) -> None:
     text_col, button_col = st.columns([8, 1], vertical_alignment="center")
-    text_col.markdown(f"{STATUS_ICONS.get(doc.status, '')} **{doc.filename}**")
+    text_col.markdown(f"{STATUS_ICONS.get(doc.status, '')} **{without_images(doc.filename)}**")
     meta = t(
         "doc_meta",
         size=human_size(doc.size_bytes),
