@@ -109,7 +109,7 @@ def test_retry_accepts_a_job_queued_for_too_long(settings: Settings, tmp_path: P
     sessions = _sessions(settings)
     stale = _queued_job(sessions, tmp_path, "stale", age_s=settings.ingest_requeue_after_s + 60)
     fresh = _queued_job(sessions, tmp_path, "fresh", age_s=1)
-    with TestClient(app, client=("127.0.0.1", 5000)) as client:
+    with TestClient(app, base_url="http://127.0.0.1:8000", client=("127.0.0.1", 5000)) as client:
         refused = client.post(f"/api/v1/jobs/{fresh}/retry")
         assert refused.status_code == 409
         assert ErrorPublic.model_validate(refused.json()).error_type == "conflict"
