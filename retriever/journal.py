@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from retriever.persist import fsync_dir
+from services.common.durable import fsync_dir
 
 logger = logging.getLogger(__name__)
 

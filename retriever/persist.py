@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from services.common.durable import fsync_dir
+
 
 @contextlib.contextmanager
 def _temp_beside(path: Path) -> Iterator[Path]:
@@ -26,15 +28,6 @@ def _temp_beside(path: Path) -> Iterator[Path]:
 def _fsync_file(path: Path) -> None:
     with path.open("rb+") as fh:
         os.fsync(fh.fileno())
-
-
-def fsync_dir(directory: Path) -> None:
-    # The rename itself lives in the directory entry; sync it so it survives a power cut.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def atomic_write_with(path: Path, writer: Callable[[Path], object]) -> None:

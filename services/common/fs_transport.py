@@ -19,6 +19,8 @@ from kombu.transport import TRANSPORT_ALIASES, filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
+from services.common.durable import fsync_dir
+
 ALIAS = "zhikufs"
 
 
@@ -34,18 +36,9 @@ class Channel(filesystem.Channel):
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, final)
-            _sync_folder(self.data_folder_out)
+            fsync_dir(self.data_folder_out)
         except OSError as exc:
             raise ChannelError(f"cannot add file {final!r} to the queue folder") from exc
-
-
-def _sync_folder(path: str) -> None:
-    """Make a rename inside ``path`` durable (POSIX: the directory entry is the folder's data)."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 class Transport(filesystem.Transport):
