@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from services.common.errors import NotFoundError, ValidationFailedError
-from services.common.models import ApiKey, KnowledgeBase, utcnow
+from services.common.models import ApiKey, KnowledgeBase, User, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -147,10 +147,11 @@ def ever_created(session: Session) -> bool:
 def keyless_allowed(session: Session, keyless: bool | None, gateway_host: str) -> bool:
     """Whether a caller without a key may be served (from the keyless networks only).
 
-    Never while a key works. ``keyless`` (ZHIKU_KEYLESS) decides when set; unset, keyless mode
-    is the out-of-the-box state only: a loopback gateway on a database that never held a key.
+    Never while a key works or a web user exists. ``keyless`` (ZHIKU_KEYLESS) decides when set;
+    unset, keyless mode is the out-of-the-box state only: a loopback gateway on a database that
+    never held a key.
     """
-    if active_count(session):
+    if active_count(session) or session.scalar(select(User.id).limit(1)) is not None:
         return False
     if keyless is not None:
         return keyless

@@ -134,6 +134,13 @@ class Conversation(Base):
     title: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The owner: a web user or an API key; neither (older rows, keyless mode) is admin-only.
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True, index=True
+    )
 
     messages: Mapped[list[ConversationMessage]] = relationship(
         back_populates="conversation",
@@ -206,3 +213,44 @@ class ApiKey(Base):
     knowledge_bases: Mapped[list[KnowledgeBase]] = relationship(
         secondary=api_key_knowledge_bases, order_by="KnowledgeBase.name"
     )
+
+
+user_knowledge_bases = Table(
+    "user_knowledge_bases",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "knowledge_base_id", ForeignKey("knowledge_bases.id", ondelete="CASCADE"), primary_key=True
+    ),
+)
+
+
+class User(Base):
+    """A web user: an argon2 hash of the password; a non-admin sees only its knowledge bases."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    knowledge_bases: Mapped[list[KnowledgeBase]] = relationship(
+        secondary=user_knowledge_bases, order_by="KnowledgeBase.name"
+    )
+
+
+class UserSession(Base):
+    """A web login: only the token's sha256 is stored; it ends at expires_at or on logout."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    user: Mapped[User] = relationship()

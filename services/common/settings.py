@@ -90,7 +90,15 @@ class Settings(BaseSettings):
         None,
         description="Shared secret of the internal retriever API; `make run` makes one per run.",
     )
-    rate_limit_per_minute: int = Field(600, ge=0, description="Per API key (or IP); 0: off.")
+    rate_limit_per_minute: int = Field(
+        600,
+        ge=0,
+        description="Per caller once authenticated (web user, API key, keyless local), else per "
+        "IP (failed authentications, logins); 0: off.",
+    )
+    session_hours: float = Field(
+        12.0, gt=0, le=24 * 90, description="How long a web login lasts before a new login."
+    )
     max_request_mb: float = Field(100.0, gt=0, description="Largest upload request body.")
     parsing: ParsingSettings = ParsingSettings()
     ingest_soft_time_limit_s: float = Field(

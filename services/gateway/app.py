@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from services.common import api_keys
+from services.common import api_keys, users
 from services.common.backend import Backend, create_backend
 from services.common.db import make_engine, make_sessionmaker, upgrade_database
 from services.common.logging import configure_logging, redact_url, request_id
@@ -28,11 +28,12 @@ from services.gateway.generation_slots import create_generation_slots
 from services.gateway.health import routes as health
 from services.gateway.keys import routes as keys
 from services.gateway.knowledge_bases import routes as knowledge_bases
-from services.gateway.limits import BodyLimitMiddleware, RateLimitMiddleware
+from services.gateway.limits import BodyLimitMiddleware
 from services.gateway.openai import routes as openai_compat
 from services.gateway.origins import OriginCheckMiddleware
 from services.gateway.search import routes as search
 from services.gateway.state import GatewayState
+from services.gateway.users import routes as users_routes
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def build_state(settings: Settings, backend: Backend | None = None) -> GatewaySt
     upgrade_database(settings.sqlalchemy_url)
     engine = make_engine(settings.sqlalchemy_url)
     backend = backend or create_backend(settings)
+    per_minute = settings.rate_limit_per_minute
     return GatewayState(
         settings=settings,
         engine=engine,
@@ -51,6 +53,7 @@ def build_state(settings: Settings, backend: Backend | None = None) -> GatewaySt
         streams=backend.token_stream,
         retriever=RetrieverClient(settings.retriever_url, token=settings.internal_token),
         slots=create_generation_slots(backend),
+        limiter=backend.limiter(per_minute) if per_minute else None,
     )
 
 
@@ -92,23 +95,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="zhiku", version="0.1.0", lifespan=lifespan)
     app.middleware("http")(_request_id)
-    _add_limits(app, settings, backend)
+    _add_limits(app, settings)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(users_routes.login_router)  # logging in needs no key, of course
     # Every route but the health checks needs a key (or, with no keys, a local caller).
-    routers = (knowledge_bases, documents, search, chat, openai_compat, keys)
+    routers = (knowledge_bases, documents, search, chat, openai_compat, keys, users_routes)
     for module in (*routers, conversations, feedback):
         app.include_router(module.router, dependencies=[Depends(authenticate)])
     return app
 
 
-def _add_limits(app: FastAPI, settings: Settings, backend: Backend) -> None:
-    """Inside out: body size, rate, cross-site writes, CORS (so refusals still carry CORS
-    headers), and the Host check outermost (a rebound DNS name gets nothing at all)."""
+def _add_limits(app: FastAPI, settings: Settings) -> None:
+    """Inside out: body size, cross-site writes, CORS (so refusals still carry CORS headers),
+    and the Host check outermost (a rebound DNS name gets nothing at all). Requests per caller
+    are counted once the caller is known (services.gateway.auth)."""
     app.add_middleware(BodyLimitMiddleware, settings.max_request_mb, settings.max_upload_mb)
-    if settings.rate_limit_per_minute:
-        per_minute = settings.rate_limit_per_minute
-        app.add_middleware(RateLimitMiddleware, backend.limiter(per_minute), per_minute)
     app.add_middleware(OriginCheckMiddleware, settings.cors_origins)
     if settings.cors_origins:
         app.add_middleware(
@@ -125,6 +127,7 @@ def _check_exposure(state: GatewayState) -> None:
     settings = state.settings
     with state.sessions() as session:
         count = api_keys.active_count(session)
+        user_count = users.user_count(session)
         keyless = api_keys.keyless_allowed(session, settings.keyless, settings.gateway_host)
     problem = api_keys.exposure_problem(settings.gateway_host, count)
     if problem:
@@ -140,8 +143,10 @@ def _check_exposure(state: GatewayState) -> None:
         )
     else:
         logger.info("answering Host headers: %s", hosts)
-    if count:
-        logger.info("%d API key(s): every /api/v1 and /v1 request needs a bearer key", count)
+    if user_count:
+        logger.info("%d web user(s): the web app asks for a login", user_count)
+    if count or user_count:
+        logger.info("every /api/v1 and /v1 request needs a bearer key or a login session")
     elif keyless:
         logger.warning(
             "keyless mode: callers from %s are admins without a key (%s; "

@@ -1,20 +1,22 @@
-"""Request limits in front of every route: body size (413) and requests per key or IP (429).
+"""Request limits: body size (413) in front of every route, and requests per caller (429).
 
-Both are plain ASGI middlewares so that a refused request costs no parsing: an oversized body
-is refused from its Content-Length before a byte is read, or as soon as the streamed bytes pass
-the limit.
+The body limit is a plain ASGI middleware so that a refused request costs no parsing: an
+oversized body is refused from its Content-Length before a byte is read, or as soon as the
+streamed bytes pass the limit. Requests are counted once the caller is known (services.gateway.
+auth): per web user or API key, so that a made-up bearer string buys no fresh allowance and
+web users behind one address each get their own.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.errors import OverloadedError
 from services.common.rate_limits import Limiter
 
 logger = logging.getLogger(__name__)
@@ -23,7 +25,6 @@ logger = logging.getLogger(__name__)
 JSON_BODY_LIMIT = 1 * 2**20
 # Multipart framing around the files; the files themselves are limited by max_request_mb.
 MULTIPART_SLACK = 1 * 2**20
-LIMITED_PREFIXES = ("/api/", "/v1/")
 
 
 async def send_error(
@@ -93,34 +94,13 @@ class BodyLimitMiddleware:
             await send_error(send, 413, message, "payload_too_large")
 
 
-def caller_identity(scope: Scope) -> str:
-    """The API key (hashed: the raw key never sits in a dict or in Redis), else the client IP."""
-    auth = _header(scope, b"authorization")
-    if auth.lower().startswith("bearer ") and auth[7:].strip():
-        return "key:" + hashlib.sha256(auth[7:].strip().encode()).hexdigest()[:32]
-    client = scope.get("client")
-    return "ip:" + (str(client[0]) if client else "unknown")
-
-
-class RateLimitMiddleware:
-    """429 ``overloaded`` with Retry-After once a caller passes rate_limit_per_minute."""
-
-    def __init__(self, app: ASGIApp, limiter: Limiter, per_minute: int) -> None:
-        self.app = app
-        self.limiter = limiter
-        self.per_minute = per_minute
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and str(scope.get("path", "")).startswith(LIMITED_PREFIXES):
-            wait = await self.limiter.hit(caller_identity(scope))
-            if wait > 0:
-                retry = max(1, math.ceil(wait))
-                await send_error(
-                    send,
-                    429,
-                    f"more than {self.per_minute} requests a minute; retry in {retry} s",
-                    "overloaded",
-                    {"Retry-After": str(retry)},
-                )
-                return
-        await self.app(scope, receive, send)
+async def check_rate(limiter: Limiter | None, per_minute: int, ident: str) -> None:
+    """Count one request of ``ident``; 429 ``overloaded`` with Retry-After past the limit."""
+    if limiter is None:
+        return
+    wait = await limiter.hit(ident)
+    if wait > 0:
+        retry = max(1, math.ceil(wait))
+        raise OverloadedError(
+            f"more than {per_minute} requests a minute; retry in {retry} s", retry_after_s=retry
+        )

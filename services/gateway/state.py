@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.backend import Backend
+from services.common.rate_limits import Limiter
 from services.common.retriever_client import RetrieverClient
 from services.common.settings import Settings
 from services.common.streams import TokenStream
@@ -25,3 +26,4 @@ class GatewayState:
     streams: TokenStream
     retriever: RetrieverClient
     slots: GenerationSlots
+    limiter: Limiter | None = None  # None: rate limits off

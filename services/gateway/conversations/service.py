@@ -44,18 +44,24 @@ def get_conversation(session: Session, conversation_id: int) -> Conversation:
 
 
 def visible(session: Session, conversation_id: int, principal: Principal) -> Conversation:
-    """A conversation with a knowledge base the caller sees; any other 'does not exist'."""
+    """One of the caller's own conversations (an admin's: any); any other 'does not exist'."""
     conv = get_conversation(session, conversation_id)
-    ensure_visible(
-        principal, conv.knowledge_base_id, f"conversation {conversation_id} does not exist"
-    )
+    missing = f"conversation {conversation_id} does not exist"
+    ensure_visible(principal, conv.knowledge_base_id, missing)
+    if not principal.owns(conv.user_id, conv.api_key_id):
+        raise NotFoundError(missing)
     return conv
 
 
 def create(session: Session, body: ConversationCreate, principal: Principal) -> ConversationPublic:
     """A new, empty conversation with a knowledge base."""
     kb = get_kb(session, body.knowledge_base, principal)
-    conv = Conversation(knowledge_base_id=kb.id, title=title_from(body.title) or UNTITLED)
+    conv = Conversation(
+        knowledge_base_id=kb.id,
+        title=title_from(body.title) or UNTITLED,
+        user_id=principal.user_id,
+        api_key_id=principal.key_id,
+    )
     session.add(conv)
     session.commit()
     logger.info("created conversation %d in %s", conv.id, kb.name)
@@ -63,13 +69,17 @@ def create(session: Session, body: ConversationCreate, principal: Principal) -> 
 
 
 def list_for_kb(session: Session, kb_name: str, principal: Principal) -> ConversationsPublic:
-    """Conversations of a knowledge base, the most recently used first."""
+    """The caller's conversations with a knowledge base (an admin's: all), latest first."""
     kb = get_kb(session, kb_name, principal)
     query = (
         select(Conversation)
         .where(Conversation.knowledge_base_id == kb.id)
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
     )
+    if not principal.admin and principal.user_id is not None:
+        query = query.where(Conversation.user_id == principal.user_id)
+    elif not principal.admin:
+        query = query.where(Conversation.api_key_id == principal.key_id)
     data = [to_public(session, conv, kb.name) for conv in session.scalars(query)]
     return ConversationsPublic(data=data, count=len(data))
 

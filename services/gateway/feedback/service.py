@@ -84,16 +84,19 @@ def create(session: Session, body: FeedbackCreate, principal: Principal) -> Feed
 
 
 def _check_scope(session: Session, body: FeedbackCreate, principal: Principal) -> None:
-    """A user key rates only answers in its own knowledge bases (the reply quotes them)."""
+    """A user rates only answers in its own conversations (the reply quotes them)."""
     if principal.admin:
         return
     if body.message_id is not None:
-        kb_id = session.scalar(
-            select(Conversation.knowledge_base_id)
+        conv = session.scalar(
+            select(Conversation)
             .join(ConversationMessage, ConversationMessage.conversation_id == Conversation.id)
             .where(ConversationMessage.id == body.message_id)
         )
-        ensure_visible(principal, kb_id or -1, f"answer {body.message_id} does not exist")
+        missing = f"answer {body.message_id} does not exist"
+        ensure_visible(principal, conv.knowledge_base_id if conv else -1, missing)
+        if conv is not None and not principal.owns(conv.user_id, conv.api_key_id):
+            raise NotFoundError(missing)  # the reply would quote someone else's chat
     elif body.knowledge_base:
         get_kb(session, body.knowledge_base, principal)
 
