@@ -25,7 +25,7 @@ keys_app = typer.Typer(
 
 
 @contextmanager
-def _database() -> Iterator[Session]:
+def open_database() -> Iterator[Session]:
     """A session on the configured database, migrated first so a fresh install works."""
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -57,7 +57,7 @@ def create(
             "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()),
         )
         return
-    with _database() as session:
+    with open_database() as session:
         created = api_keys.create_key(session, body)
     scope = "admin" if created.admin else "user of " + ", ".join(created.knowledge_bases)
     console.print(f"created key {created.id} ({escape(scope)}); it is shown only this once:")
@@ -68,7 +68,7 @@ def create(
 @keys_app.command("list")
 def list_() -> None:
     """List the keys (never the tokens: only their first characters)."""
-    with _database() as session:
+    with open_database() as session:
         keys = [api_keys.to_public(key) for key in api_keys.list_keys(session)]
     table = Table("ID", "Name", "Starts with", "Rights", "Created", "Revoked")
     for key in keys:
@@ -89,7 +89,7 @@ def list_() -> None:
 @keys_app.command("revoke")
 def revoke(key_id: Annotated[int, typer.Argument(help="ID from 'zhiku keys list'.")]) -> None:
     """Revoke a key; the gateway refuses it from the next request on."""
-    with _database() as session:
+    with open_database() as session:
         key = api_keys.revoke_key(session, key_id)
         prefix = key.prefix
     console.print(f"[green]revoked[/green] key {key_id} ({escape(prefix)}…)")

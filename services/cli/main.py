@@ -15,6 +15,7 @@ from services.cli.eval_cmd import eval_app
 from services.cli.ingest import ingest_paths
 from services.cli.keys import keys_app
 from services.cli.output import console, gateway_errors
+from services.cli.users import users_app
 from services.client import DEFAULT_GATEWAY_URL, GatewayClient
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
 kb_app = typer.Typer(help="Manage knowledge bases.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 app.add_typer(eval_app, name="eval")
 
 KbOption = Annotated[str, typer.Option("--kb", help="Knowledge base name.")]
