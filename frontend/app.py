@@ -10,6 +10,7 @@ from frontend.evaluation import evaluation_page
 from frontend.i18n import language_picker, t
 from frontend.lab import lab_page
 from frontend.library import library_page
+from frontend.login import logged_in, logout_button
 from frontend.notices import show_error, show_not_ready, show_unreachable
 from services.client import GatewayError
 
@@ -56,15 +57,16 @@ def pages() -> list[st.Page]:
 
 
 def main() -> None:
-    """Draw the app: language switch, navigation, gateway state, then the picked page."""
+    """Draw the app: language switch, navigation, gateway state, login, then the picked page."""
     st.set_page_config(page_title=TITLE, page_icon=":material/menu_book:", layout="wide")
     st.markdown(STYLE, unsafe_allow_html=True)
     with st.sidebar:
         language_picker()
+        logout_button()
     page = st.navigation(pages())
     st.title(TITLE)
     st.caption(t("tagline"))
-    if not gateway_ok():
+    if not gateway_ok() or not logged_in(state.get_client()):
         st.stop()
     page.run()
 

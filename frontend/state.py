@@ -1,4 +1,5 @@
-"""Per-session state of the web app: the gateway client, the knowledge base, the open chat."""
+"""Per-session state of the web app: the login, the gateway client, the knowledge base, the open
+chat."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import streamlit as st
 
 from services.client import DEFAULT_GATEWAY_URL, ChatOptions, GatewayClient
 from services.common.schemas import SearchMode
+from services.common.web_sessions import LoginPublic
 
 CLIENT_KEY = "client"
+LOGIN_KEY = "web_login"
 KB_KEY = "knowledge_base"
 CONVERSATION_KEY = "conversation"
 # Widget keys of the chat settings (kept across page switches by persist_state="session").
@@ -31,12 +34,35 @@ def gateway_url() -> str:
 
 
 def get_client() -> GatewayClient:
-    """The session's gateway client; a client already placed in the session state is kept."""
+    """The session's gateway client; a client already placed in the session state is kept.
+
+    A logged-in user's client sends the user's session token; without a login, the client sends
+    ``ZHIKU_API_KEY`` if set (a gateway with no web users), else nothing (keyless mode).
+    """
     client = st.session_state.get(CLIENT_KEY)
     if not isinstance(client, GatewayClient):
-        client = GatewayClient(gateway_url(), api_key=os.environ.get("ZHIKU_API_KEY") or None)
+        login = current_login()
+        token = login.token if login else os.environ.get("ZHIKU_API_KEY") or None
+        client = GatewayClient(gateway_url(), api_key=token)
         st.session_state[CLIENT_KEY] = client
     return client
+
+
+def current_login() -> LoginPublic | None:
+    """The web user logged in in this browser session, if any."""
+    value = st.session_state.get(LOGIN_KEY)
+    return value if isinstance(value, LoginPublic) else None
+
+
+def set_login(login: LoginPublic | None) -> None:
+    """Log in (or out): the client sends the new token, and nothing of the last user stays."""
+    token = login.token if login else os.environ.get("ZHIKU_API_KEY") or None
+    previous = get_client()
+    st.session_state[CLIENT_KEY] = previous.with_api_key(token)
+    previous.close()
+    set_conversation(None)
+    st.session_state[KB_KEY] = None
+    st.session_state[LOGIN_KEY] = login
 
 
 def current_kb() -> str | None:

@@ -28,10 +28,15 @@ class BaseClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.chat_timeout = chat_timeout
+        self._timeout, self._transport = timeout, transport
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
         )
+
+    def with_api_key(self, api_key: str | None) -> Self:
+        """A client of the same gateway sending another key (or a web login's token)."""
+        return type(self)(self.base_url, api_key, self._timeout, self.chat_timeout, self._transport)
 
     def __enter__(self) -> Self:
         return self

@@ -36,6 +36,7 @@ from services.common.schemas import (
     SourcesEvent,
     UploadAccepted,
 )
+from services.common.web_sessions import LoginConfig, LoginPublic, WhoAmI
 
 # File types the ingestion pipeline parses; the gateway refuses the others.
 SUPPORTED_EXTENSIONS: tuple[str, ...] = ("txt", "md", "html", "htm", "pdf", "docx")
@@ -75,6 +76,23 @@ class GatewayClient(BaseClient):
         if response.is_error:
             raise error_from_response(response)
         return HealthPublic.model_validate_json(response.content)
+
+    def login_required(self) -> bool:
+        """Whether the gateway has web users, so that a login is needed."""
+        return self._get_model(LoginConfig, "GET", "/api/v1/auth/config").login_required
+
+    def login(self, username: str, password: str) -> LoginPublic:
+        """A session token for a web user (401 ``unauthorized`` on a wrong pair)."""
+        body = {"username": username, "password": password}
+        return self._get_model(LoginPublic, "POST", "/api/v1/auth/login", json=body)
+
+    def logout(self) -> None:
+        """End the login whose token this client sends."""
+        self._request("POST", "/api/v1/auth/logout")
+
+    def whoami(self) -> WhoAmI:
+        """Who the gateway takes this client for."""
+        return self._get_model(WhoAmI, "GET", "/api/v1/auth/me")
 
     def list_knowledge_bases(self) -> KnowledgeBasesPublic:
         """All knowledge bases."""

@@ -32,6 +32,17 @@ class LoginPublic(BaseModel):
     knowledge_bases: list[str]
 
 
+class LoginConfig(BaseModel):
+    login_required: bool = Field(description="Whether web users exist: the web app asks to log in.")
+
+
+class WhoAmI(BaseModel):
+    name: str
+    admin: bool
+    user: bool = Field(description="A web login (else an API key or keyless mode).")
+    knowledge_bases: list[str]
+
+
 def start(session: Session, user: User, hours: float) -> LoginPublic:
     """A new session for a user whose password was just checked."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)

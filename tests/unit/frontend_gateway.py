@@ -97,6 +97,8 @@ class FakeGateway:
     conversations: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     fail_after_sources: bool = False  # the chat stream ends in an error once its sources are sent
+    users: dict[str, str] = field(default_factory=dict)  # web users: name -> password
+    sessions: dict[str, str] = field(default_factory=dict)  # live session token -> name
 
     def client(self) -> GatewayClient:
         """A gateway client talking to this fake."""
@@ -116,7 +118,36 @@ class FakeGateway:
             return httpx.Response(
                 self.auth_status, json={"error": "bad key", "error_type": "unauthorized"}
             )
+        if path.startswith("/api/v1/auth/"):
+            return self._auth_route(path, body, request)
+        if self.users and self._caller(request) is None:
+            return httpx.Response(401, json={"error": "log in", "error_type": "unauthorized"})
         return self._route(method, path, body, request)
+
+    def _caller(self, request: httpx.Request) -> str | None:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        return self.sessions.get(token)
+
+    def _auth_route(self, path: str, body: Any, request: httpx.Request) -> httpx.Response:
+        wrong = httpx.Response(401, json={"error": "wrong", "error_type": "unauthorized"})
+        if path.endswith("/config"):
+            return httpx.Response(200, json={"login_required": bool(self.users)})
+        if path.endswith("/login"):
+            if self.users.get(body["username"]) != body["password"]:
+                return wrong
+            token = f"zs_{len(self.sessions)}"
+            self.sessions[token] = body["username"]
+            name = body["username"]
+            login = {"token": token, "expires_at": NOW, "username": name, "admin": False}
+            return httpx.Response(200, json={**login, "knowledge_bases": ["手册"]})
+        name = self._caller(request)
+        if name is None:
+            return wrong
+        if path.endswith("/logout"):
+            self.sessions = {t: n for t, n in self.sessions.items() if n != name}
+            return httpx.Response(204)
+        me = {"name": name, "admin": False, "user": True, "knowledge_bases": ["手册"]}
+        return httpx.Response(200, json=me)
 
     def _route(self, method: str, path: str, body: Any, request: httpx.Request) -> httpx.Response:
         if path == "/api/v1/knowledge-bases":

@@ -163,3 +163,34 @@ def test_both_languages_have_every_string() -> None:
     assert all(zh.strip() and en.strip() for zh, en in CATALOGUE.values())
     for zh, en in CATALOGUE.values():
         assert zh.count("{") == en.count("{")
+
+
+def test_with_web_users_the_app_asks_to_log_in_and_uses_that_login() -> None:
+    gateway = FakeGateway(users={"alice": "correct horse"})
+    at = run_app(gateway.client(), lang="en")
+    assert not at.exception and len(at.chat_input) == 0  # nothing but the login form
+    at.text_input[0].input("alice")
+    at.text_input[1].input("wrong")
+    at.button[0].click().run()
+    assert any("Wrong username or password" in e.value for e in at.error)
+    at.text_input[1].input("correct horse")
+    at.button[0].click().run()
+    assert not at.exception and len(at.chat_input) == 1
+    assert "Logged in as alice" in texts(at)
+    listed = [r for r in gateway.requests if r[:2] == ("GET", "/api/v1/knowledge-bases")]
+    assert listed  # sent with alice's session token (the fake answers 401 to anything else)
+    gateway.sessions.clear()  # the session expires
+    at.run()
+    assert "Your login has ended" in texts(at) and len(at.chat_input) == 0
+
+
+def test_log_out_ends_the_session_at_the_gateway() -> None:
+    gateway = FakeGateway(users={"alice": "correct horse"})
+    at = run_app(gateway.client(), lang="en")
+    at.text_input[0].input("alice")
+    at.text_input[1].input("correct horse")
+    at.button[0].click().run()
+    assert gateway.sessions and len(at.chat_input) == 1
+    next(b for b in at.button if b.key == "logout").click().run()
+    assert not at.exception and gateway.sessions == {}
+    assert len(at.chat_input) == 0 and len(at.text_input) == 2  # the login form again

@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from services.common.users import UserCreate, UserPublic, UsersPublic
-from services.common.web_sessions import LoginPublic, LoginRequest
+from services.common.web_sessions import LoginConfig, LoginPublic, LoginRequest, WhoAmI
 from services.gateway.auth import AdminDep, PrincipalDep, bearer, count_request, peer_ident
 from services.gateway.deps import SessionDep, StateDep
 from services.gateway.users import service
 
 login_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 router = APIRouter(tags=["users"])
-
-
-class LoginConfig(BaseModel):
-    login_required: bool
-
-
-class WhoAmI(BaseModel):
-    name: str
-    admin: bool
-    user: bool
-    knowledge_bases: list[str]
 
 
 @login_router.get("/config", response_model=LoginConfig)
