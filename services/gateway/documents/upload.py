@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from fastapi import UploadFile
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from services.common import jobs
 from services.common.errors import PayloadTooLargeError, ZhikuError
@@ -82,7 +83,10 @@ async def accept_uploads(
     for upload in uploads:
         name = display_name(upload.filename)
         try:
-            stored = _store(state, session, kb, name, await _read_limited(upload, limit))
+            data = await _read_limited(upload, limit)
+            # Typing, the Word checks, hashing and writing take seconds on a large file: in a
+            # thread, so that the event loop goes on serving every other request meanwhile.
+            stored = await run_in_threadpool(_store, state, session, kb, name, data)
         except ZhikuError as exc:
             result.rejected.append(
                 UploadRejected(filename=name, error=exc.message, error_type=exc.error_type)
@@ -91,7 +95,7 @@ async def accept_uploads(
         if isinstance(stored, Document):
             result.duplicates.append(document_public(stored, kb.name))
             continue
-        enqueue_job(state, session, stored.job)
+        await run_in_threadpool(enqueue_job, state, session, stored.job)
         result.jobs.append(job_public(stored.job, kb.name))
         logger.info("queued %s as document %d (job %s)", name, stored.document.id, stored.job.id)
     return result
