@@ -22,11 +22,11 @@ from starlette.types import Message
 
 from services.common.generation_schemas import GenerationRequest, StreamEvent
 from services.common.models import KnowledgeBase
-from services.common.schemas import ChatMessage, ChunkHit, SourcesEvent
+from services.common.schemas import ChatMessage, ChatResponse, ChunkHit, SourcesEvent
 from services.common.settings import Settings
 from services.common.tasks import llm_queue
 from services.gateway.app import build_state
-from services.gateway.chat import pipeline, service
+from services.gateway.chat import pipeline, service, whole
 from services.gateway.chat.pipeline import ChatPipeline
 from services.gateway.state import GatewayState
 
@@ -169,4 +169,45 @@ def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(
     request = asyncio.run(serve())
     assert any(m.get("body") for m in sent)  # the token was on its way when the client stalled
     assert state.streams.cancelled(request.stream_id)
+    assert state.slots.in_flight() == 0
+
+
+def test_a_whole_answer_whose_client_left_is_cancelled(state: GatewayState) -> None:
+    async def leave_after_the_first_token() -> tuple[GenerationRequest, object]:
+        gone = asyncio.Event()
+
+        async def disconnected() -> bool:
+            return gone.is_set()
+
+        answering = asyncio.ensure_future(service.whole(state, _started(state), None, disconnected))
+        request, _headers = await asyncio.to_thread(_take_task, state)
+        state.streams.publish(request.stream_id, StreamEvent(kind="token", text="Every "))
+        await asyncio.sleep(0.2)
+        assert not state.streams.cancelled(request.stream_id)
+        gone.set()  # the client closes its connection before the answer is ready
+        await asyncio.sleep(whole.DISCONNECT_CHECK_S * 3)  # seen by the next check
+        state.streams.publish(request.stream_id, StreamEvent(kind="token", text="six "))
+        return request, await asyncio.wait_for(answering, timeout=15)
+
+    request, reply = asyncio.run(leave_after_the_first_token())
+    assert reply is None
+    assert state.streams.cancelled(request.stream_id)
+    assert state.slots.in_flight() == 0
+
+
+def test_a_whole_answer_is_not_cancelled_while_its_client_waits(state: GatewayState) -> None:
+    async def wait_for_it() -> tuple[GenerationRequest, object]:
+        async def connected() -> bool:
+            return False
+
+        answering = asyncio.ensure_future(service.whole(state, _started(state), None, connected))
+        request, _headers = await asyncio.to_thread(_take_task, state)
+        state.streams.publish(request.stream_id, StreamEvent(kind="token", text="Every [1]."))
+        state.streams.publish(request.stream_id, StreamEvent(kind="end"))
+        return request, await asyncio.wait_for(answering, timeout=15)
+
+    request, reply = asyncio.run(wait_for_it())
+    assert isinstance(reply, ChatResponse) and reply.answer == "Every [1]."
+    assert [c.chunk_id for c in reply.citations] == [7]
+    assert not state.streams.cancelled(request.stream_id)
     assert state.slots.in_flight() == 0

@@ -116,7 +116,7 @@ class ChatPipeline:
                 elif event.kind == "end":
                     usage = event.usage
                 else:
-                    raise _stream_error(event)
+                    raise stream_error(event)
         return self.finish("".join(tokens), usage)
 
     def sources(self) -> SourcesEvent:
@@ -247,6 +247,7 @@ def _ms_since(moment: float) -> float:
     return round((time.monotonic() - moment) * 1000, 1)
 
 
-def _stream_error(event: StreamEvent) -> ZhikuError:
+def stream_error(event: StreamEvent) -> ZhikuError:
+    """The error an error event stands for, with its type."""
     cls = ERROR_TYPES.get(event.error_type or "", UpstreamError)
     return cls(event.text or "generation failed")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 
 from sqlalchemy.orm import Session
@@ -17,15 +17,16 @@ from services.common.models import KnowledgeBase
 from services.common.schemas import ChatMessage, ChatRequest, ChatResponse, SourcesEvent
 from services.gateway.auth import Principal
 from services.gateway.chat.pipeline import ChatOptions, ChatPipeline
+from services.gateway.chat.whole import answer_while_connected
 from services.gateway.conversations import service as conversations
 from services.gateway.knowledge_bases.service import get_kb
 from services.gateway.state import GatewayState
 
 
-def chat(
+def start(
     state: GatewayState, session: Session, body: ChatRequest, principal: Principal
-) -> ChatResponse | EventSourceResponse:
-    """The answer (stored with a conversation), or its Server-Sent Events when streamed."""
+) -> ChatPipeline:
+    """The pipeline run up to its search (so that bad requests fail before any reply)."""
     kb = get_kb(session, body.knowledge_base, principal)
     messages = _with_saved_history(session, kb, body, principal)
     options = ChatOptions(
@@ -35,14 +36,29 @@ def chat(
         mode=body.mode,
         system_prompt=body.system_prompt,
     )
-    pipeline = ChatPipeline(state, kb, messages, options).start(session)
-    conv_id = body.conversation_id
-    if body.stream:
-        return sse_response(state, _saved(state, conv_id, pipeline.question, pipeline.stream()))
-    reply = pipeline.answer()
-    if conv_id is None:
+    return ChatPipeline(state, kb, messages, options).start(session)
+
+
+def streamed(
+    state: GatewayState, pipeline: ChatPipeline, conv_id: int | None
+) -> EventSourceResponse:
+    """The answer's Server-Sent Events; the finished turn is stored with its conversation."""
+    return sse_response(state, _saved(state, conv_id, pipeline.question, pipeline.stream()))
+
+
+async def whole(
+    state: GatewayState,
+    pipeline: ChatPipeline,
+    conv_id: int | None,
+    disconnected: Callable[[], Awaitable[bool]],
+) -> ChatResponse | None:
+    """The answer at once (stored with its conversation); None when the client left first."""
+    reply = await answer_while_connected(pipeline, disconnected)
+    if reply is None or conv_id is None:
         return reply
-    return conversations.append_turns(state.sessions, conv_id, pipeline.question, reply)
+    return await run_in_threadpool(
+        conversations.append_turns, state.sessions, conv_id, pipeline.question, reply
+    )
 
 
 def _with_saved_history(
