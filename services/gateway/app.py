@@ -129,7 +129,7 @@ def _check_exposure(state: GatewayState) -> None:
         count = api_keys.active_count(session)
         user_count = users.user_count(session)
         keyless = api_keys.keyless_allowed(session, settings.keyless, settings.gateway_host)
-    problem = api_keys.exposure_problem(settings.gateway_host, count)
+    problem = api_keys.exposure_problem(settings.gateway_host, count + user_count)
     if problem:
         logger.error("%s", problem)
         raise RuntimeError(problem)
