@@ -1,4 +1,4 @@
-"""Extract the plain text of uploaded documents (txt, md, html, csv, pdf, docx, xlsx, pptx).
+"""Extract the plain text of uploads (txt, md, html, csv, pdf, docx, xlsx, pptx, png, jpg).
 
 ``load_text`` is what the worker calls: it runs ``extract_text`` in a bounded child process
 (ingestion.bounded_parse). The parsers import lazily, so a child loads only the one it needs;
@@ -18,6 +18,7 @@ from charset_normalizer import from_bytes
 from ingestion.bounded_parse import parse_bounded
 from services.common.errors import DocumentParseError, EmptyInputError, UnsupportedFileTypeError
 from services.common.filetypes import (
+    IMAGE_TYPES,
     SUPPORTED_LIST,
     SUPPORTED_TYPES,
     UNICODE_BOMS,
@@ -111,7 +112,13 @@ def extract_text(path: Path, kind: str, limits: dict[str, float]) -> str:
             path, path.name, limits["max_unpacked_mb"], limits["max_compression_ratio"]
         )
     if kind == "pdf":
-        raw = _load_pdf(path, int(limits["pdf_max_pages"]))
+        from ingestion.parsers.pdf import load_pdf
+
+        raw = load_pdf(path, limits)
+    elif kind in IMAGE_TYPES:
+        from ingestion.parsers.ocr import load_image
+
+        raw = load_image(path, limits["max_image_pixels"])
     elif kind in ZIP_TYPES:
         raw = _load_office(path, kind, limits)
     else:
@@ -151,25 +158,6 @@ def _read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise DocumentParseError(f"could not read file: {_reason(exc)}") from exc
-
-
-def _load_pdf(path: Path, max_pages: int) -> str:
-    from pypdf import PdfReader
-
-    try:
-        reader = PdfReader(path)
-        count = len(reader.pages)
-        if count > max_pages:
-            raise DocumentParseError(
-                f"the PDF has {count} pages, over the limit of {max_pages} "
-                "(ZHIKU_PARSING__PDF_MAX_PAGES)"
-            )
-        return "\n\n".join(page.extract_text() or "" for page in reader.pages)
-    except (DocumentParseError, MemoryError):
-        raise
-    # pypdf raises many unrelated types (PdfReadError, ValueError, KeyError…) on damaged files.
-    except Exception as exc:
-        raise DocumentParseError(f"could not read PDF: {_reason(exc)}") from exc
 
 
 def _load_office(path: Path, kind: str, limits: dict[str, float]) -> str:

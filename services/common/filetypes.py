@@ -32,12 +32,16 @@ CONTENT_TYPES: dict[str, str] = {
     "docx": f"{_OOXML}.wordprocessingml.document",
     "xlsx": f"{_OOXML}.spreadsheetml.sheet",
     "pptx": f"{_OOXML}.presentationml.presentation",
+    "png": "image/png",
+    "jpg": "image/jpeg",
 }
 SUPPORTED_TYPES: frozenset[str] = frozenset(CONTENT_TYPES)
 # Office files are zips of XML parts: each is checked for zip bombs before a parser opens it.
 ZIP_TYPES: frozenset[str] = frozenset({"docx", "xlsx", "pptx"})
+# Images are read by OCR; accepted only when both the name and the content say image.
+IMAGE_TYPES: frozenset[str] = frozenset({"png", "jpg"})
 _EXTENSION_ALIASES = {
-    "text": "txt", "markdown": "md", "htm": "html", "xhtml": "html", "xlsm": "xlsx",
+    "text": "txt", "markdown": "md", "htm": "html", "xhtml": "html", "xlsm": "xlsx", "jpeg": "jpg",
 }  # fmt: skip
 _TEXT_TYPES = frozenset({"txt", "md", "html", "csv"})
 # Legacy binary Office formats: no maintained pure-Python reader, so a hint instead.
@@ -67,6 +71,8 @@ def detect_type(filename: str, head: bytes) -> str:
         return sniffed
     if sniffed == "zip" and ext in ZIP_TYPES:
         return ext
+    if sniffed in IMAGE_TYPES and ext in IMAGE_TYPES:
+        return sniffed
     if ext in _LEGACY_OFFICE:
         raise UnsupportedFileTypeError(
             f"'{filename}' is a legacy .{ext} file, which zhiku does not read; save it as "

@@ -167,3 +167,9 @@ class ParsingSettings(BaseModel):
         200_000, ge=1, description="A spreadsheet (xlsx/csv) with more rows, all sheets: refused."
     )
     max_slides: int = Field(2000, ge=1, description="A presentation with more slides is refused.")
+    ocr_max_pages: int = Field(
+        300, ge=0, description="A PDF with more scanned (image-only) pages to OCR is refused."
+    )
+    max_image_pixels: float = Field(
+        60e6, gt=0, description="An image (upload or rendered page) with more pixels: refused."
+    )
