@@ -1,0 +1,112 @@
+"""PDF text and ruled tables through PDFium, OCR of scanned pages and images, and their limits."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ingestion.loaders import extract_text, load_text
+from services.common.errors import DocumentParseError, UnsupportedFileTypeError
+from services.common.filetypes import detect_type
+from services.common.settings import ParsingSettings
+from services.evaluation.parse_corpus import CJK_FONT, EN_TEXT, TABLE, ZH_TEXT, write_corpus
+from services.evaluation.parse_eval import cell_recall, char_accuracy, markdown_tables
+
+LIMITS = ParsingSettings().model_dump()
+needs_font = pytest.mark.skipif(not CJK_FONT.exists(), reason="needs fonts-noto-cjk")
+
+
+def _corpus(tmp_path: Path, name: str) -> Path:
+    [(_case, path)] = write_corpus(tmp_path, {name})
+    return path
+
+
+@needs_font
+def test_chinese_text_layer_has_no_spaces_between_characters(tmp_path: Path) -> None:
+    text = extract_text(_corpus(tmp_path, "zh_text.pdf"), "pdf", LIMITS)
+    assert text.split("\n") == ZH_TEXT
+
+
+@needs_font
+def test_pdf_table_is_markdown_rows_between_its_paragraphs(tmp_path: Path) -> None:
+    text = extract_text(_corpus(tmp_path, "table.pdf"), "pdf", LIMITS)
+    [(header, rows)] = markdown_tables(text)
+    assert [header, *rows] == TABLE
+    before, after = text.split("| " + " | ".join(TABLE[0]) + " |")
+    assert ZH_TEXT[0] in before and ZH_TEXT[1] in after.split("| two years |")[1]
+
+
+@needs_font
+@pytest.mark.timeout(180)
+def test_scanned_pdf_page_is_read_by_ocr_in_the_child(tmp_path: Path) -> None:
+    text = load_text(_corpus(tmp_path, "zh_scan.pdf"), "pdf", ParsingSettings(timeout_s=150))
+    assert char_accuracy("".join(ZH_TEXT), text) >= 0.95
+    assert " " not in text  # no spaces put between Chinese characters
+
+
+@needs_font
+@pytest.mark.timeout(180)
+def test_png_upload_is_read_by_ocr(tmp_path: Path) -> None:
+    path = _corpus(tmp_path, "zh_scan.png")
+    assert detect_type("scan.png", path.read_bytes()[:64]) == "png"
+    text = load_text(path, "png", ParsingSettings(timeout_s=150))
+    assert char_accuracy("".join(ZH_TEXT[:3]), text) >= 0.95
+
+
+@needs_font
+def test_scanned_pages_over_the_ocr_limit_are_refused(tmp_path: Path) -> None:
+    path = _corpus(tmp_path, "zh_scan.pdf")
+    with pytest.raises(DocumentParseError, match="OCR_MAX_PAGES"):
+        extract_text(path, "pdf", {**LIMITS, "ocr_max_pages": 0})
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares a canvas of ``width``×``height`` and holds almost nothing."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    data = struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    return b"\x89PNG\r\n\x1a\n" + data + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def test_image_declaring_too_many_pixels_is_refused_before_decoding(tmp_path: Path) -> None:
+    path = tmp_path / "huge.png"
+    path.write_bytes(_png_header(100_000, 100_000))
+    with pytest.raises(DocumentParseError, match=r"100000×100000 pixels.*MAX_IMAGE_PIXELS"):
+        load_text(path, "png", ParsingSettings(timeout_s=30))
+
+
+def test_damaged_image_is_a_parse_error(tmp_path: Path) -> None:
+    path = tmp_path / "cut.jpg"
+    image = Image.new("RGB", (64, 64), "white")
+    image.save(path, "JPEG")
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(DocumentParseError, match="could not read image"):
+        extract_text(path, "jpg", LIMITS)
+
+
+def test_images_need_an_image_name_and_image_content() -> None:
+    png = _png_header(10, 10)
+    assert detect_type("photo.PNG", png) == "png"
+    assert detect_type("photo.jpeg", b"\xff\xd8\xff\xe0" + bytes(60)) == "jpg"
+    with pytest.raises(UnsupportedFileTypeError):
+        detect_type("photo.jpg", b"plain text, not an image")
+    with pytest.raises(UnsupportedFileTypeError):
+        detect_type("photo.md", png)
+
+
+def test_cell_recall_wants_the_right_header_and_column() -> None:
+    table = [["Name", "Price"], ["A", "1"], ["B", "2"]]
+    good = "| Name | Price |\n| --- | --- |\n| A | 1 |\n| B | 2 |"
+    assert cell_recall(table, good) == 1.0
+    assert cell_recall(table, good.replace("| B | 2 |", "| B | 3 |")) == 0.75
+    assert cell_recall(table, good.replace("Price", "Cost")) == 0.0  # no header, no credit
+
+
+def test_char_accuracy_ignores_whitespace_and_tables_but_counts_edits() -> None:
+    assert char_accuracy(EN_TEXT[0], EN_TEXT[0].replace(" ", "\n")) == 1.0
+    assert char_accuracy("天工净水器", "## Slide 1\n天工净\n水器\n| a | b |") == 1.0
+    assert char_accuracy("天工净水器", "天工水器") == pytest.approx(0.8)
