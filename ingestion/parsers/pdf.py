@@ -1,7 +1,8 @@
 """PDF pages with PDFium (pypdfium2): the text layer, ruled tables as Markdown, OCR for scans.
 
 A page without a text layer but with images (a scan) is rendered and read by OCR, up to a page
-limit; the parser child's time and memory limits bound the rest.
+limit; the parser child's time and memory limits bound the rest. Running headers, footers and
+page numbers are then removed and wrapped lines joined (ingestion.parsers.pdf_clean).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ingestion.parsers.pdf_clean import clean_pages
 from ingestion.parsers.pdf_tables import find_tables, may_hold_table, table_finder, text_with_tables
 from services.common.errors import DocumentParseError
 
@@ -37,7 +39,7 @@ def load_pdf(path: Path, limits: dict[str, float]) -> str:
                 f"the PDF has {count} pages, over the limit of {max_pages} "
                 "(ZHIKU_PARSING__PDF_MAX_PAGES)"
             )
-        return "\n\n".join(_pages(path, document, limits))
+        return "\n\n".join(clean_pages(_pages(path, document, limits)))
     except (DocumentParseError, MemoryError):
         raise
     except Exception as exc:  # PdfiumError and the like on a damaged page

@@ -35,6 +35,8 @@ EN_TEXT = [
     "The primary mirror of the observatory is 3.2 metres in diameter.",
     "Visitors must register at the lower station before eight in the morning.",
 ]
+# Long enough to wrap on an A4 page: the parser must join the lines back without spaces.
+LONG_PARAGRAPHS = ["".join(ZH_TEXT[:3]), "".join(ZH_TEXT[3:]), " ".join(EN_TEXT)]
 TABLE: list[list[str]] = [
     ["产品", "型号", "单价（元）", "保修期"],
     ["天工净水器", "X7", "2999", "两年"],
@@ -116,6 +118,31 @@ def _write_text_pdf(path: Path, case: ParseCase) -> None:
     pdf.output(str(path))
 
 
+HEADER_TEXT = "青岚电器 内部资料"
+
+
+def _write_paged_pdf(path: Path, case: ParseCase) -> None:
+    """One paragraph per page, under a running header and over a "第 n 页" footer."""
+    from fpdf import FPDF
+
+    class Paged(FPDF):
+        def header(self) -> None:
+            self.cell(0, 8, HEADER_TEXT, new_x="LMARGIN", new_y="NEXT", align="C")
+            self.ln(6)
+
+        def footer(self) -> None:
+            self.set_y(-15)
+            self.cell(0, 8, f"第 {self.page_no()} 页", align="C")
+
+    pdf = Paged(format="A4")
+    pdf.add_font("noto", fname=str(CJK_FONT), collection_font_number=CJK_FONT_SC)
+    pdf.set_font("noto", size=12)
+    for paragraph in case.text:
+        pdf.add_page()
+        pdf.multi_cell(0, 8, paragraph, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+
+
 def _write_docx(path: Path, case: ParseCase) -> None:
     import docx
 
@@ -161,6 +188,7 @@ def _write_pptx(path: Path, case: ParseCase) -> None:
 
 _WRITERS: dict[str, Callable[[Path, ParseCase], None]] = {
     "text-pdf": _write_text_pdf,
+    "paged-pdf": _write_paged_pdf,
     "scanned-pdf": _write_scanned_pdf,
     "png": _write_png,
     "docx": _write_docx,
@@ -172,6 +200,7 @@ CASES: list[tuple[ParseCase, str]] = [
     (ParseCase("zh_text.pdf", "pdf", ZH_TEXT), "text-pdf"),
     (ParseCase("en_text.pdf", "pdf", EN_TEXT), "text-pdf"),
     (ParseCase("table.pdf", "pdf", ZH_TEXT[:2], TABLE), "text-pdf"),
+    (ParseCase("headers.pdf", "pdf", LONG_PARAGRAPHS), "paged-pdf"),
     (ParseCase("table.docx", "docx", ZH_TEXT[:2], TABLE), "docx"),
     (ParseCase("table.xlsx", "xlsx", [], TABLE), "xlsx"),
     (ParseCase("slides.pptx", "pptx", ZH_TEXT[:3] + EN_TEXT[:1], TABLE), "pptx"),

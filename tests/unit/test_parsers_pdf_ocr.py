@@ -10,10 +10,19 @@ import pytest
 from PIL import Image
 
 from ingestion.loaders import extract_text, load_text
+from ingestion.parsers.pdf_clean import clean_pages, join_wrapped
 from services.common.errors import DocumentParseError, UnsupportedFileTypeError
 from services.common.filetypes import detect_type
 from services.common.settings import ParsingSettings
-from services.evaluation.parse_corpus import CJK_FONT, EN_TEXT, TABLE, ZH_TEXT, write_corpus
+from services.evaluation.parse_corpus import (
+    CJK_FONT,
+    EN_TEXT,
+    HEADER_TEXT,
+    LONG_PARAGRAPHS,
+    TABLE,
+    ZH_TEXT,
+    write_corpus,
+)
 from services.evaluation.parse_eval import cell_recall, char_accuracy, markdown_tables
 
 LIMITS = ParsingSettings().model_dump()
@@ -110,3 +119,37 @@ def test_char_accuracy_ignores_whitespace_and_tables_but_counts_edits() -> None:
     assert char_accuracy(EN_TEXT[0], EN_TEXT[0].replace(" ", "\n")) == 1.0
     assert char_accuracy("天工净水器", "## Slide 1\n天工净\n水器\n| a | b |") == 1.0
     assert char_accuracy("天工净水器", "天工水器") == pytest.approx(0.8)
+
+
+@needs_font
+def test_running_header_and_page_numbers_go_and_wrapped_lines_join(tmp_path: Path) -> None:
+    text = extract_text(_corpus(tmp_path, "headers.pdf"), "pdf", LIMITS)
+    assert text.split("\n\n") == LONG_PARAGRAPHS  # each paragraph wrapped over lines, rejoined
+    assert HEADER_TEXT not in text and "页" not in text
+
+
+def test_line_joins_keep_lists_sentences_and_short_lines() -> None:
+    lines = [
+        "售后服务热线为四零零八二零七七八八，服务时间为每天上午八点至",
+        "晚上八点。",
+        "第二条 滤芯的更换",
+        "1. Replace the PP filter every six months, and the carbon",
+        "filter every year.",
+        "2. Keep the receipt.",
+    ]
+    assert join_wrapped(lines).split("\n") == [
+        "售后服务热线为四零零八二零七七八八，服务时间为每天上午八点至晚上八点。",
+        "第二条 滤芯的更换",
+        "1. Replace the PP filter every six months, and the carbon filter every year.",
+        "2. Keep the receipt.",
+    ]
+
+
+def test_page_furniture_needs_three_pages_and_a_page_edge() -> None:
+    bodies = ["The mast stood.", "Snow fell all night.", "The road opened at noon."]
+    pages = [f"Annual report 2024\n{body}\nMore.\nLast.\n- {i} -" for i, body in enumerate(bodies)]
+    cleaned = clean_pages(pages)
+    assert [page.split("\n")[0] for page in cleaned] == bodies
+    assert all("Annual report" not in page and "- " not in page for page in cleaned)
+    two = clean_pages(pages[:2])  # two pages are too few to call a line furniture
+    assert all(page.startswith("Annual report 2024") for page in two)
