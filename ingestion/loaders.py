@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from charset_normalizer import from_bytes
 
 from ingestion.bounded_parse import parse_bounded
+from ingestion.parse_progress import ProgressCallback
 from services.common.errors import DocumentParseError, EmptyInputError, UnsupportedFileTypeError
 from services.common.filetypes import (
     IMAGE_TYPES,
@@ -89,14 +90,22 @@ def normalize_text(text: str) -> str:
     return text.strip()
 
 
-def load_text(path: Path, kind: str, limits: ParsingSettings | None = None) -> str:
-    """Return the plain text of the document at ``path``, parsed as ``kind`` within limits."""
+def load_text(
+    path: Path,
+    kind: str,
+    limits: ParsingSettings | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> str:
+    """Return the plain text of the document at ``path``, parsed as ``kind`` within limits.
+
+    ``on_progress(done, total)`` hears, from another thread, how many pages are read.
+    """
     if limits is None:
         from services.common.settings import ParsingSettings  # the child never pays for it
 
         limits = ParsingSettings()
     _check_kind(kind)
-    text = parse_bounded(path, kind, limits)
+    text = parse_bounded(path, kind, limits, on_progress)
     logger.info("extracted %d characters from %s (%s)", len(text), path.name, kind)
     return text
 

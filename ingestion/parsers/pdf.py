@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ingestion.parse_progress import report_pages
 from ingestion.parsers.pdf_clean import clean_pages
 from ingestion.parsers.pdf_tables import find_tables, may_hold_table, table_finder, text_with_tables
 from services.common.errors import DocumentParseError
@@ -70,6 +71,7 @@ def _pages(path: Path, document: PdfDocument, limits: dict[str, float]) -> list[
                 texts.append(textpage.get_text_range())
             textpage.close()
             page.close()
+            report_pages(number + 1, len(document))
     return texts
 
 

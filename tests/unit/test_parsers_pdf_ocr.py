@@ -153,3 +153,11 @@ def test_page_furniture_needs_three_pages_and_a_page_edge() -> None:
     assert all("Annual report" not in page and "- " not in page for page in cleaned)
     two = clean_pages(pages[:2])  # two pages are too few to call a line furniture
     assert all(page.startswith("Annual report 2024") for page in two)
+
+
+@needs_font
+def test_the_child_reports_pages_read_while_it_parses(tmp_path: Path) -> None:
+    heard: list[tuple[int, int]] = []
+    path = _corpus(tmp_path, "headers.pdf")
+    text = load_text(path, "pdf", ParsingSettings(timeout_s=60), lambda d, t: heard.append((d, t)))
+    assert heard == [(1, 3), (2, 3), (3, 3)] and LONG_PARAGRAPHS[0] in text
