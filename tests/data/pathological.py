@@ -6,7 +6,9 @@ from each of its positions, a tree walk looking up each of 100k siblings among t
 
 from __future__ import annotations
 
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -93,12 +95,21 @@ def _million_rows_csv(path: Path) -> None:
     path.write_text("".join(f"part {i},{i}\n" for i in range(1_000_000)), encoding="utf-8")
 
 
+def _huge_png(path: Path) -> None:
+    """A few bytes that declare a 100k × 100k canvas: 10 gigapixels if anything decoded it."""
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    header = struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + header + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
 # name -> (kind, writer, the reason the refusal must give): refused early, whatever the limits.
 REFUSED: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "bomb.xlsx": ("xlsx", _bomb_xlsx, "refused as a zip bomb"),
     "bomb.pptx": ("pptx", _bomb_pptx, "refused as a zip bomb"),
     "million_rows.xlsx": ("xlsx", _million_rows_xlsx, "MAX_SHEET_ROWS"),
     "million_rows.csv": ("csv", _million_rows_csv, "MAX_SHEET_ROWS"),
+    "huge.png": ("png", _huge_png, "MAX_IMAGE_PIXELS"),
 }
 
 
