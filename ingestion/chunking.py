@@ -66,20 +66,24 @@ def split_tables(text: str, size: int) -> str:
     """Cut each Markdown table longer than ``size`` into tables of whole rows, header repeated.
 
     The pieces are separate paragraphs, so the splitter keeps each whole in one chunk and a
-    row never reaches a chunk without the header that says what its cells are.
+    row never reaches a chunk without the header that says what its cells are. A short Markdown
+    heading above the table (a sheet's or a slide's name) opens every later piece as well.
     """
     lines = text.split("\n")
     out: list[str] = []
+    heading = ""
     i = 0
     while i < len(lines):
         if not _opens_table(lines, i):
+            if lines[i].startswith("#"):
+                heading = lines[i] if len(lines[i]) <= size // 5 else ""
             out.append(lines[i])
             i += 1
             continue
         end = i + 2
         while end < len(lines) and lines[end].startswith("|"):
             end += 1
-        out.append(_table_pieces(lines[i : i + 2], lines[i + 2 : end], size))
+        out.append(_table_pieces(lines[i : i + 2], lines[i + 2 : end], size, heading))
         i = end
     return "\n".join(out)
 
@@ -92,9 +96,10 @@ def _opens_table(lines: list[str], i: int) -> bool:
     )
 
 
-def _table_pieces(head: list[str], rows: list[str], size: int) -> str:
-    """Rows grouped under a copy of ``head`` so that each group fits ``size`` where it can."""
-    head_len = sum(len(line) + 1 for line in head)
+def _table_pieces(head: list[str], rows: list[str], size: int, heading: str) -> str:
+    """Rows grouped under a copy of ``head`` so that each group fits ``size`` where it can;
+    every group after the first also under ``heading`` (the first follows it already)."""
+    head_len = sum(len(line) + 1 for line in head) + (len(heading) + 2 if heading else 0)
     groups: list[list[str]] = [[]]
     used = head_len
     for row in rows:
@@ -103,7 +108,10 @@ def _table_pieces(head: list[str], rows: list[str], size: int) -> str:
             used = head_len
         groups[-1].append(row)
         used += len(row) + 1
-    return "\n\n".join("\n".join(head + group) for group in groups)
+    pieces = ["\n".join(head + group) for group in groups]
+    return "\n\n".join(
+        [pieces[0], *(f"{heading}\n{piece}" if heading else piece for piece in pieces[1:])]
+    )
 
 
 def _absorb_fragments(chunks: list[str], size: int) -> list[str]:

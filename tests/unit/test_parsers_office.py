@@ -118,6 +118,7 @@ def test_long_table_is_split_by_rows_with_the_header_in_every_chunk(tmp_path: Pa
     table_chunks = [chunk for chunk in chunks if "| 配件" in chunk]
     assert len(table_chunks) > 5
     assert all(HEADER + "\n| --- | --- | --- |\n" in chunk for chunk in table_chunks)
+    assert all(chunk.startswith("## Sheet: 价格表\n") for chunk in table_chunks)  # sheet named
     assert all(len(chunk) <= 300 for chunk in chunks)
     rows = [line for chunk in table_chunks for line in chunk.split("\n") if "| 配件" in line]
     assert rows == [f"| 配件{i} | P-{i} | {i} |" for i in range(200)]  # each row once, whole
