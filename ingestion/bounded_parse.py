@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ingestion import parse_progress as progress
+from ingestion.parse_progress import ProgressCallback
 from services.common.errors import ERROR_TYPES, DocumentParseError
 
 if TYPE_CHECKING:
@@ -29,21 +31,33 @@ CHILD = "ingestion.parse_child"
 _ROOT = Path(__file__).resolve().parents[1]
 
 
-def parse_bounded(path: Path, kind: str, limits: ParsingSettings) -> str:
-    """The normalised text of ``path`` as read by a child within ``limits``; raises its error."""
+def parse_bounded(
+    path: Path, kind: str, limits: ParsingSettings, on_progress: ProgressCallback | None = None
+) -> str:
+    """The normalised text of ``path`` as read by a child within ``limits``; raises its error.
+
+    ``on_progress(done, total)`` hears of pages read, from a thread, while the child runs.
+    """
     # The child imports the very code this process runs, wherever the worker was started.
     paths = [str(_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     command = [sys.executable, "-m", CHILD, kind, str(path), limits.model_dump_json()]
+    read_fd, write_fd = os.pipe()
+    env[progress.ENV] = str(write_fd)
+    listener = progress.listen(read_fd, on_progress or (lambda done, total: None))
     try:
         proc = subprocess.run(
-            command, capture_output=True, timeout=limits.timeout_s, check=False, env=env
-        )
+            command, capture_output=True, timeout=limits.timeout_s, check=False, env=env,
+            pass_fds=(write_fd,),
+        )  # fmt: skip
     except subprocess.TimeoutExpired as exc:  # run() has killed the child
         raise DocumentParseError(
             f"parsing the {kind} file took longer than {limits.timeout_s:g} s "
             "(ZHIKU_PARSING__TIMEOUT_S); refused"
         ) from exc
+    finally:
+        os.close(write_fd)  # the child's copy is closed too: the listener sees the end
+        listener.join(timeout=5)
     if proc.returncode in (OK, FAILED) and proc.stdout:
         result = json.loads(proc.stdout)
         if "error" in result:

@@ -17,6 +17,9 @@ _ZH_CLOSERS = "”’」』）》"
 _ABBREVIATIONS = ("Dr", "Mr", "Mrs", "Ms", "Prof", "St", "vs", "etc", "e.g", "i.e", "No", "Fig")
 _NOT_ABBREVIATION = "".join(rf"(?<!\b{re.escape(word)}\.)" for word in _ABBREVIATIONS)
 
+# The line under a Markdown table's header row: | --- | :-: |
+_TABLE_SEPARATOR = re.compile(r"\|(?:\s*:?-{3,}:?\s*\|)+")
+
 # Coarsest first; the splitter only falls back to a finer one for pieces still too long.
 # All are regexes; the zero-width lookarounds split *after* a mark, so the punctuation
 # stays at the end of its sentence instead of opening the next chunk.
@@ -43,6 +46,7 @@ def chunk_text(text: str, size: int, overlap: int) -> list[str]:
         raise ValueError(f"chunk overlap ({overlap}) must be in [0, chunk size {size})")
     if not text.strip():
         return []
+    text = split_tables(text, size)
     splitter = RecursiveCharacterTextSplitter(
         separators=CHUNK_SEPARATORS,
         is_separator_regex=True,
@@ -56,6 +60,58 @@ def chunk_text(text: str, size: int, overlap: int) -> list[str]:
     chunks = _absorb_fragments([chunk for chunk in chunks if chunk], size)
     logger.debug("split %d characters into %d chunks (size=%d)", len(text), len(chunks), size)
     return chunks
+
+
+def split_tables(text: str, size: int) -> str:
+    """Cut each Markdown table longer than ``size`` into tables of whole rows, header repeated.
+
+    The pieces are separate paragraphs, so the splitter keeps each whole in one chunk and a
+    row never reaches a chunk without the header that says what its cells are. A short Markdown
+    heading above the table (a sheet's or a slide's name) opens every later piece as well.
+    """
+    lines = text.split("\n")
+    out: list[str] = []
+    heading = ""
+    i = 0
+    while i < len(lines):
+        if not _opens_table(lines, i):
+            if lines[i].startswith("#"):
+                heading = lines[i] if len(lines[i]) <= size // 5 else ""
+            out.append(lines[i])
+            i += 1
+            continue
+        end = i + 2
+        while end < len(lines) and lines[end].startswith("|"):
+            end += 1
+        out.append(_table_pieces(lines[i : i + 2], lines[i + 2 : end], size, heading))
+        i = end
+    return "\n".join(out)
+
+
+def _opens_table(lines: list[str], i: int) -> bool:
+    return (
+        lines[i].startswith("|")
+        and i + 1 < len(lines)
+        and _TABLE_SEPARATOR.fullmatch(lines[i + 1]) is not None
+    )
+
+
+def _table_pieces(head: list[str], rows: list[str], size: int, heading: str) -> str:
+    """Rows grouped under a copy of ``head`` so that each group fits ``size`` where it can;
+    every group after the first also under ``heading`` (the first follows it already)."""
+    head_len = sum(len(line) + 1 for line in head) + (len(heading) + 2 if heading else 0)
+    groups: list[list[str]] = [[]]
+    used = head_len
+    for row in rows:
+        if groups[-1] and used + len(row) + 1 > size:
+            groups.append([])
+            used = head_len
+        groups[-1].append(row)
+        used += len(row) + 1
+    pieces = ["\n".join(head + group) for group in groups]
+    return "\n\n".join(
+        [pieces[0], *(f"{heading}\n{piece}" if heading else piece for piece in pieces[1:])]
+    )
 
 
 def _absorb_fragments(chunks: list[str], size: int) -> list[str]:

@@ -1,7 +1,9 @@
-"""Extract the plain text of uploaded documents (txt, md, html, pdf, docx).
+"""Extract the plain text of uploads (txt, md, html, csv, pdf, docx, xlsx, pptx, png, jpg).
 
 ``load_text`` is what the worker calls: it runs ``extract_text`` in a bounded child process
-(ingestion.bounded_parse). The parsers import lazily, so a child loads only the one it needs.
+(ingestion.bounded_parse). The parsers import lazily, so a child loads only the one it needs;
+the structured formats have their own modules under ingestion.parsers, and every table comes
+out as Markdown rows.
 """
 
 from __future__ import annotations
@@ -14,8 +16,16 @@ from typing import TYPE_CHECKING
 from charset_normalizer import from_bytes
 
 from ingestion.bounded_parse import parse_bounded
+from ingestion.parse_progress import ProgressCallback
 from services.common.errors import DocumentParseError, EmptyInputError, UnsupportedFileTypeError
-from services.common.filetypes import SUPPORTED_LIST, SUPPORTED_TYPES, UNICODE_BOMS, check_docx
+from services.common.filetypes import (
+    IMAGE_TYPES,
+    SUPPORTED_LIST,
+    SUPPORTED_TYPES,
+    UNICODE_BOMS,
+    ZIP_TYPES,
+    check_zip_package,
+)
 
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup
@@ -80,14 +90,22 @@ def normalize_text(text: str) -> str:
     return text.strip()
 
 
-def load_text(path: Path, kind: str, limits: ParsingSettings | None = None) -> str:
-    """Return the plain text of the document at ``path``, parsed as ``kind`` within limits."""
+def load_text(
+    path: Path,
+    kind: str,
+    limits: ParsingSettings | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> str:
+    """Return the plain text of the document at ``path``, parsed as ``kind`` within limits.
+
+    ``on_progress(done, total)`` hears, from another thread, how many pages are read.
+    """
     if limits is None:
         from services.common.settings import ParsingSettings  # the child never pays for it
 
         limits = ParsingSettings()
     _check_kind(kind)
-    text = parse_bounded(path, kind, limits)
+    text = parse_bounded(path, kind, limits, on_progress)
     logger.info("extracted %d characters from %s (%s)", len(text), path.name, kind)
     return text
 
@@ -98,16 +116,32 @@ def extract_text(path: Path, kind: str, limits: dict[str, float]) -> str:
     ``limits`` is ParsingSettings as a dict: the child starts faster without pydantic.
     """
     _check_kind(kind)
+    if kind in ZIP_TYPES:
+        check_zip_package(
+            path, path.name, limits["max_unpacked_mb"], limits["max_compression_ratio"]
+        )
     if kind == "pdf":
-        raw = _load_pdf(path, int(limits["pdf_max_pages"]))
-    elif kind == "docx":
-        check_docx(path, path.name, limits["max_unpacked_mb"], limits["max_compression_ratio"])
-        raw = _load_docx(path)
+        from ingestion.parsers.pdf import load_pdf
+
+        raw = load_pdf(path, limits)
+    elif kind in IMAGE_TYPES:
+        from ingestion.parsers.ocr import load_image
+
+        raw = load_image(path, limits["max_image_pixels"])
+    elif kind in ZIP_TYPES:
+        raw = _load_office(path, kind, limits)
     else:
         data = _read_bytes(path)
         if not data:
             raise EmptyInputError(f"'{path.name}' is empty")
-        raw = _html_to_text(data) if kind == "html" else decode_text(data)
+        if kind == "html":
+            raw = _html_to_text(data)
+        elif kind == "csv":
+            from ingestion.parsers.spreadsheets import load_csv
+
+            raw = load_csv(decode_text(data), path.name, int(limits["max_sheet_rows"]))
+        else:
+            raw = decode_text(data)
     text = normalize_text(raw)
     if not text:
         raise DocumentParseError(
@@ -135,35 +169,18 @@ def _read_bytes(path: Path) -> bytes:
         raise DocumentParseError(f"could not read file: {_reason(exc)}") from exc
 
 
-def _load_pdf(path: Path, max_pages: int) -> str:
-    from pypdf import PdfReader
+def _load_office(path: Path, kind: str, limits: dict[str, float]) -> str:
+    if kind == "xlsx":
+        from ingestion.parsers.spreadsheets import load_xlsx
 
-    try:
-        reader = PdfReader(path)
-        count = len(reader.pages)
-        if count > max_pages:
-            raise DocumentParseError(
-                f"the PDF has {count} pages, over the limit of {max_pages} "
-                "(ZHIKU_PARSING__PDF_MAX_PAGES)"
-            )
-        return "\n\n".join(page.extract_text() or "" for page in reader.pages)
-    except (DocumentParseError, MemoryError):
-        raise
-    # pypdf raises many unrelated types (PdfReadError, ValueError, KeyError…) on damaged files.
-    except Exception as exc:
-        raise DocumentParseError(f"could not read PDF: {_reason(exc)}") from exc
+        return load_xlsx(path, int(limits["max_sheet_rows"]))
+    if kind == "pptx":
+        from ingestion.parsers.slides import load_pptx
 
+        return load_pptx(path, int(limits["max_slides"]))
+    from ingestion.parsers.word import load_docx
 
-def _load_docx(path: Path) -> str:
-    import docx2txt
-
-    try:
-        return str(docx2txt.process(path))
-    except MemoryError:
-        raise
-    # A broken zip gives BadZipFile, a zip without word/document.xml gives KeyError, and so on.
-    except Exception as exc:
-        raise DocumentParseError(f"could not read DOCX: {_reason(exc)}") from exc
+    return load_docx(path)
 
 
 def _html_to_text(data: bytes) -> str:
@@ -193,6 +210,8 @@ def _visible_text(soup: BeautifulSoup) -> str:
     """
     from bs4 import CData, NavigableString, PageElement, Tag
 
+    from ingestion.parsers.tables import html_table
+
     parts: list[str] = []
     # An element still to visit, or a plain str: the text that closes a tag already visited.
     stack: list[PageElement | str] = [soup]
@@ -200,6 +219,9 @@ def _visible_text(soup: BeautifulSoup) -> str:
         node = stack.pop()
         if isinstance(node, Tag):
             if node.name in _HTML_SKIPPED:
+                continue
+            if node.name == "table" and (table := html_table(node)):
+                parts.append(f"\n\n{table}\n\n")
                 continue
             opening, closing = _html_breaks(node.name)
             parts.append(opening)

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingestion.chunking import chunk_text
 from ingestion.indexer import MAX_ADD, BackgroundIndexer
 from ingestion.loaders import load_text
+from ingestion.parse_progress import ProgressCallback
 from services.common import jobs
 from services.common.chunks import ChunkIn
 from services.common.embedding import Embedder, EmbeddingSpace, require_same_embedding
@@ -67,6 +69,23 @@ class IngestionContext:
 def _progress(ctx: IngestionContext, job_id: str, stage: JobStage, progress: float) -> None:
     with ctx.sessions.begin() as session:
         jobs.start_stage(session, job_id, stage, progress)
+
+
+def _page_progress(ctx: IngestionContext, job_id: str) -> ProgressCallback:
+    """Parsing progress from pages read (a long PDF, OCR): at most one update a second."""
+    last = -1.0
+
+    def report(done: int, total: int) -> None:
+        nonlocal last
+        if time.monotonic() - last < 1.0 and done < total:
+            return
+        last = time.monotonic()
+        try:
+            _progress(ctx, job_id, JobStage.PARSING, 0.02 + 0.08 * done / max(total, 1))
+        except SQLAlchemyError as exc:  # progress is a courtesy; the parse goes on
+            logger.warning("job %s: could not record parsing progress: %s", job_id, exc)
+
+    return report
 
 
 def _fail(ctx: IngestionContext, job_id: str, message: str, error_type: str) -> None:
@@ -171,7 +190,8 @@ def _run(
     )
     _progress(ctx, job_id, JobStage.PARSING, 0.02)
     kind = KIND_BY_CONTENT_TYPE.get(doc.content_type, "txt")
-    text = load_text(Path(doc.storage_path), kind, ctx.settings.parsing)
+    pages = _page_progress(ctx, job_id)
+    text = load_text(Path(doc.storage_path), kind, ctx.settings.parsing, pages)
     clock.lap("parse")
     _progress(ctx, job_id, JobStage.CHUNKING, 0.1)
     texts = chunk_text(text, ctx.settings.chunking.size, ctx.settings.chunking.overlap)

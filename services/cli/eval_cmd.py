@@ -1,4 +1,4 @@
-"""``zhiku eval``: retrieval, answers and the not-found gate on SQuAD-layout sets, via the API."""
+"""``zhiku eval``: retrieval, answers and the not-found gate via the API; parse quality locally."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.output import console, gateway_errors
+from services.cli.output import console, fail, gateway_errors
 from services.client import GatewayClient
 from services.common.schemas import SearchMode
 from services.evaluation import (
@@ -165,6 +165,32 @@ def gate(
             scores = gate_scores(client, kb_of, cases, top_k, bar)
     report = {"knowledge_bases": kb_of, "seed": seed, **gate_report(cases, scores)}
     console.print(gate_table(report))
+    if out:
+        write_json(out, report)
+        console.print(f"wrote {out}")
+
+
+@eval_app.command("parsing")
+def parsing(
+    folder: Annotated[
+        Path | None, typer.Option("--keep", help="Write the generated corpus here and keep it.")
+    ] = None,
+    out: OutOpt = None,
+) -> None:
+    """Parse a generated corpus with known text and tables; report accuracy per format.
+
+    Runs the ingestion parsers on this machine (no gateway): character accuracy, table-cell
+    recall, and seconds per document with and without OCR.
+    """
+    from ingestion.loaders import load_text  # the parsers, bounded as in the worker
+    from services.evaluation.parse_eval import parse_report, parse_table, run_parse_eval
+
+    try:
+        scores = run_parse_eval(load_text, folder)
+    except FileNotFoundError as err:
+        fail("not_found", str(err))
+    report = parse_report(scores)
+    console.print(parse_table(report))
     if out:
         write_json(out, report)
         console.print(f"wrote {out}")

@@ -39,7 +39,9 @@ from services.common.schemas import (
 from services.common.web_sessions import LoginConfig, LoginPublic, WhoAmI
 
 # File types the ingestion pipeline parses; the gateway refuses the others.
-SUPPORTED_EXTENSIONS: tuple[str, ...] = ("txt", "md", "html", "htm", "pdf", "docx")
+SUPPORTED_EXTENSIONS: tuple[str, ...] = (
+    "txt", "md", "html", "htm", "csv", "pdf", "docx", "xlsx", "xlsm", "pptx", "png", "jpg", "jpeg",
+)  # fmt: skip
 FINISHED_STAGES = frozenset({JobStage.DONE, JobStage.FAILED})
 
 MessageLike = ChatMessage | dict[str, str]

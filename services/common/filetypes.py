@@ -22,16 +22,30 @@ from services.common.errors import (
     UnsupportedFileTypeError,
 )
 
-SUPPORTED_TYPES: frozenset[str] = frozenset({"txt", "md", "html", "pdf", "docx"})
+_OOXML = "application/vnd.openxmlformats-officedocument"
 CONTENT_TYPES: dict[str, str] = {
     "txt": "text/plain",
     "md": "text/markdown",
     "html": "text/html",
+    "csv": "text/csv",
     "pdf": "application/pdf",
-    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "docx": f"{_OOXML}.wordprocessingml.document",
+    "xlsx": f"{_OOXML}.spreadsheetml.sheet",
+    "pptx": f"{_OOXML}.presentationml.presentation",
+    "png": "image/png",
+    "jpg": "image/jpeg",
 }
-_EXTENSION_ALIASES = {"text": "txt", "markdown": "md", "htm": "html", "xhtml": "html"}
-_TEXT_TYPES = frozenset({"txt", "md", "html"})
+SUPPORTED_TYPES: frozenset[str] = frozenset(CONTENT_TYPES)
+# Office files are zips of XML parts: each is checked for zip bombs before a parser opens it.
+ZIP_TYPES: frozenset[str] = frozenset({"docx", "xlsx", "pptx"})
+# Images are read by OCR; accepted only when both the name and the content say image.
+IMAGE_TYPES: frozenset[str] = frozenset({"png", "jpg"})
+_EXTENSION_ALIASES = {
+    "text": "txt", "markdown": "md", "htm": "html", "xhtml": "html", "xlsm": "xlsx", "jpeg": "jpg",
+}  # fmt: skip
+_TEXT_TYPES = frozenset({"txt", "md", "html", "csv"})
+# Legacy binary Office formats: no maintained pure-Python reader, so a hint instead.
+_LEGACY_OFFICE = {"xls": "xlsx", "ppt": "pptx", "doc": "docx"}
 SUPPORTED_LIST = ", ".join(sorted(SUPPORTED_TYPES))
 
 UNICODE_BOMS = (
@@ -52,9 +66,18 @@ def detect_type(filename: str, head: bytes) -> str:
     suffix = PurePath(filename).suffix.lower().lstrip(".")
     ext = _EXTENSION_ALIASES.get(suffix, suffix)
     sniffed = _sniff(head)
-    # The content wins when it is unmistakably a PDF or a Word file, whatever the name says.
-    if sniffed in ("pdf", "docx") or (sniffed == "zip" and ext == "docx"):
-        return "docx" if sniffed == "zip" else sniffed
+    # The content wins when it is unmistakably a PDF or an Office file, whatever the name says.
+    if sniffed == "pdf" or sniffed in ZIP_TYPES:
+        return sniffed
+    if sniffed == "zip" and ext in ZIP_TYPES:
+        return ext
+    if sniffed in IMAGE_TYPES and ext in IMAGE_TYPES:
+        return sniffed
+    if ext in _LEGACY_OFFICE:
+        raise UnsupportedFileTypeError(
+            f"'{filename}' is a legacy .{ext} file, which zhiku does not read; save it as "
+            f".{_LEGACY_OFFICE[ext]} and upload that (supported types: {SUPPORTED_LIST})"
+        )
     if ext not in SUPPORTED_TYPES:
         shown = f"'.{suffix}'" if suffix else "(no extension)"
         raise UnsupportedFileTypeError(
@@ -98,15 +121,17 @@ def _looks_like_text(head: bytes) -> bool:
     return from_bytes(head).best() is not None
 
 
-# A Word file is a zip of XML parts; these bound what unpacking and parsing it may cost.
+# An Office file is a zip of XML parts; these bound what unpacking and parsing it may cost.
 _MAX_ZIP_MEMBERS = 5000
 _RATIO_FLOOR_BYTES = 1 * 2**20  # tiny files compress absurdly well and harm nobody
 _XML_DECLARATIONS = (b"<!DOCTYPE", b"<!ENTITY")
 _SCAN_BLOCK = 1 * 2**20
 
 
-def check_docx(source: bytes | Path, name: str, max_unpacked_mb: float, max_ratio: float) -> None:
-    """Refuse a zip bomb or XML entity declarations in a .docx before any parser opens it."""
+def check_zip_package(
+    source: bytes | Path, name: str, max_unpacked_mb: float, max_ratio: float
+) -> None:
+    """Refuse a zip bomb or XML entity declarations in a docx/xlsx/pptx before a parser opens it."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
     except (zipfile.BadZipFile, OSError):
@@ -132,7 +157,7 @@ def check_docx(source: bytes | Path, name: str, max_unpacked_mb: float, max_rati
             if info.filename.endswith((".xml", ".rels")) and _declares_entities(archive, info):
                 raise DocumentParseError(
                     f"'{name}' declares a DTD or XML entities in {info.filename}; refused, "
-                    "as entity expansion can exhaust memory (Word never writes these)"
+                    "as entity expansion can exhaust memory (Office never writes these)"
                 )
 
 

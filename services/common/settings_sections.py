@@ -157,7 +157,19 @@ class ParsingSettings(BaseModel):
         2048, ge=16, description="Memory of the child process that parses one document."
     )
     pdf_max_pages: int = Field(2000, ge=1, description="A PDF with more pages is refused.")
-    max_unpacked_mb: float = Field(200.0, gt=0, description="A .docx unpacking to more: refused.")
+    max_unpacked_mb: float = Field(
+        200.0, gt=0, description="A docx/xlsx/pptx unpacking to more is refused."
+    )
     max_compression_ratio: float = Field(
-        200.0, gt=1, description="A .docx compressed more than this (a zip bomb) is refused."
+        200.0, gt=1, description="A docx/xlsx/pptx compressed more than this (a zip bomb): refused."
+    )
+    max_sheet_rows: int = Field(
+        200_000, ge=1, description="A spreadsheet (xlsx/csv) with more rows, all sheets: refused."
+    )
+    max_slides: int = Field(2000, ge=1, description="A presentation with more slides is refused.")
+    ocr_max_pages: int = Field(
+        300, ge=0, description="A PDF with more scanned (image-only) pages to OCR is refused."
+    )
+    max_image_pixels: float = Field(
+        60e6, gt=0, description="An image (upload or rendered page) with more pixels: refused."
     )

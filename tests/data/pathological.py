@@ -6,11 +6,15 @@ from each of its positions, a tree walk looking up each of 100k siblings among t
 
 from __future__ import annotations
 
+import struct
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.data.broken.make_broken import single_line
 from tests.data.make_fixtures import build_docx
+from tests.data.office import build_pptx, build_xlsx
 
 MB = 2**20
 
@@ -40,6 +44,75 @@ def _huge_paragraph_docx(path: Path) -> None:
     build_docx(path, [single_line(4 * MB).decode()])
 
 
+def _with_member(path: Path, name: str, chunks: Callable[[], list[bytes]]) -> None:
+    """Add one part, streamed from ``chunks``, to the Office zip at ``path``."""
+    with (
+        zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive,
+        archive.open(name, "w") as part,
+    ):
+        for chunk in chunks():
+            part.write(chunk)
+
+
+def _zeros(total_mb: int) -> Callable[[], list[bytes]]:
+    return lambda: [bytes(MB)] * total_mb
+
+
+def _bomb_xlsx(path: Path) -> None:
+    build_xlsx(path)
+    _with_member(path, "xl/media/padding.bin", _zeros(64))  # 64 MB packed into ~64 KB
+
+
+def _bomb_pptx(path: Path) -> None:
+    build_pptx(path)
+    _with_member(path, "ppt/media/padding.bin", _zeros(64))
+
+
+def _million_rows_xlsx(path: Path) -> None:
+    """A workbook whose first sheet is replaced by one of a million distinct rows."""
+    build_xlsx(path)
+    rows = (
+        f'<row r="{i}"><c r="A{i}" t="inlineStr"><is><t>part {i * 7919 % 1000003}</t></is></c>'
+        f'<c r="B{i}"><v>{i}</v></c></row>'
+        for i in range(1, 1_000_001)
+    )
+    sheet = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns='
+        '"http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+        + "".join(rows)
+        + "</sheetData></worksheet>"
+    ).encode()
+    source = path.with_suffix(".orig")
+    path.rename(source)
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as new:
+        for info in old.infolist():
+            data = sheet if info.filename == "xl/worksheets/sheet1.xml" else old.read(info)
+            new.writestr(info.filename, data)
+    source.unlink()
+
+
+def _million_rows_csv(path: Path) -> None:
+    path.write_text("".join(f"part {i},{i}\n" for i in range(1_000_000)), encoding="utf-8")
+
+
+def _huge_png(path: Path) -> None:
+    """A few bytes that declare a 100k × 100k canvas: 10 gigapixels if anything decoded it."""
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    header = struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + header + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+# name -> (kind, writer, the reason the refusal must give): refused early, whatever the limits.
+REFUSED: dict[str, tuple[str, Callable[[Path], None], str]] = {
+    "bomb.xlsx": ("xlsx", _bomb_xlsx, "refused as a zip bomb"),
+    "bomb.pptx": ("pptx", _bomb_pptx, "refused as a zip bomb"),
+    "million_rows.xlsx": ("xlsx", _million_rows_xlsx, "MAX_SHEET_ROWS"),
+    "million_rows.csv": ("csv", _million_rows_csv, "MAX_SHEET_ROWS"),
+    "huge.png": ("png", _huge_png, "MAX_IMAGE_PIXELS"),
+}
+
+
 # name -> (kind, writer); the name's suffix is what an upload would carry.
 PATHOLOGICAL: dict[str, tuple[str, Callable[[Path], None]]] = {
     "spaces.txt": ("txt", _spaces),
@@ -53,7 +126,7 @@ PATHOLOGICAL: dict[str, tuple[str, Callable[[Path], None]]] = {
 
 def write_pathological(folder: Path, name: str) -> tuple[Path, str]:
     """Write the named pathological upload into ``folder``; return its path and kind."""
-    kind, writer = PATHOLOGICAL[name]
+    kind, writer = PATHOLOGICAL[name] if name in PATHOLOGICAL else REFUSED[name][:2]
     path = folder / name
     writer(path)
     return path, kind

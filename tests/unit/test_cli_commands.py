@@ -174,11 +174,11 @@ def test_ingest_creates_kb_follows_jobs_and_fails_on_a_failed_file(
     (tmp_path / "sub").mkdir()
     (tmp_path / "good.md").write_text("# 知库\n", encoding="utf-8")
     (tmp_path / "sub" / "bad.txt").write_text("x", encoding="utf-8")
-    (tmp_path / "sub" / "image.png").write_bytes(b"\x89PNG")
+    (tmp_path / "sub" / "image.gif").write_bytes(b"GIF89a")
     result = runner.invoke(app, ["ingest", str(tmp_path), "--kb", "docs"], obj=gateway.client())
     assert result.exit_code == 1, result.output
     assert "docs" in gateway.kbs
-    assert "image.png (unsupported type)" in result.output
+    assert "image.gif (unsupported type)" in result.output
     assert "1 done" in result.output and "1 failed" in result.output
     assert "document_parse_error: no text found" in result.output
 

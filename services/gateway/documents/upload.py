@@ -14,7 +14,13 @@ from starlette.concurrency import run_in_threadpool
 
 from services.common import jobs
 from services.common.errors import PayloadTooLargeError, ZhikuError
-from services.common.filetypes import CONTENT_TYPES, check_docx, detect_type, display_name
+from services.common.filetypes import (
+    CONTENT_TYPES,
+    ZIP_TYPES,
+    check_zip_package,
+    detect_type,
+    display_name,
+)
 from services.common.models import Document, Job, KnowledgeBase
 from services.common.schemas import UploadAccepted, UploadRejected
 from services.gateway.documents.views import document_public, job_public
@@ -43,9 +49,9 @@ def _store(
 ) -> _Accepted | Document:
     """A new document and its job, or the existing document with the same content."""
     kind = detect_type(name, data)
-    if kind == "docx":
+    if kind in ZIP_TYPES:
         limits = state.settings.parsing
-        check_docx(data, name, limits.max_unpacked_mb, limits.max_compression_ratio)
+        check_zip_package(data, name, limits.max_unpacked_mb, limits.max_compression_ratio)
     sha = hashlib.sha256(data).hexdigest()
     existing = session.scalar(
         select(Document).where(Document.knowledge_base_id == kb.id, Document.sha256 == sha)

@@ -1,0 +1,1 @@
+"""One parser module per structured format; each returns Markdown-flavoured plain text."""

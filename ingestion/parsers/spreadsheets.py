@@ -1,0 +1,80 @@
+"""Spreadsheets (xlsx, csv) as Markdown tables, one per sheet, streamed row by row.
+
+openpyxl's read-only mode parses a sheet's XML as it is read, so a large sheet is never held
+whole; the row limit is counted as rows arrive, so a million-row sheet is refused early.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from ingestion.parsers.tables import markdown_table
+from services.common.errors import DocumentParseError
+
+
+class RowBudget:
+    """Counts rows across all sheets of one file and refuses the file past ``limit``."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name, self.limit, self.used = name, limit, 0
+
+    def take(self, rows: Iterable[Sequence[object]]) -> Iterator[Sequence[object]]:
+        for row in rows:
+            self.used += 1
+            if self.used > self.limit:
+                raise DocumentParseError(
+                    f"'{self.name}' has more than {self.limit} rows "
+                    "(ZHIKU_PARSING__MAX_SHEET_ROWS); refused"
+                )
+            yield row
+
+
+def sheet_text(title: str | None, rows: Iterable[Sequence[object]]) -> str:
+    """A sheet as a heading and a Markdown table, the first non-empty row its header."""
+    table = markdown_table(rows)
+    if not table:
+        return ""
+    return f"## {title}\n\n{table}" if title else table
+
+
+def load_xlsx(path: Path, max_rows: int) -> str:
+    """Every sheet of a workbook, in order, as a heading and a table."""
+    from openpyxl import load_workbook
+
+    budget = RowBudget(path.name, max_rows)
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except MemoryError:
+        raise
+    # A damaged zip or missing part raises BadZipFile, KeyError, InvalidFileException…
+    except Exception as exc:
+        raise DocumentParseError(f"could not read XLSX: {exc or type(exc).__name__}") from exc
+    try:
+        parts = []
+        for sheet in workbook.worksheets:
+            rows = sheet.iter_rows(values_only=True)
+            parts.append(sheet_text(f"Sheet: {sheet.title}", budget.take(rows)))
+        return "\n\n".join(part for part in parts if part)
+    except (DocumentParseError, MemoryError):
+        raise
+    except Exception as exc:
+        raise DocumentParseError(f"could not read XLSX: {exc or type(exc).__name__}") from exc
+    finally:
+        workbook.close()
+
+
+def load_csv(text: str, name: str, max_rows: int) -> str:
+    """A decoded CSV (comma, semicolon or tab separated) as one table."""
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:8192], ",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    csv.field_size_limit(len(text) + 1)  # one huge cell is text to keep, not an error
+    reader = csv.reader(io.StringIO(text), dialect)
+    try:
+        return sheet_text(None, RowBudget(name, max_rows).take(reader))
+    except csv.Error as exc:
+        raise DocumentParseError(f"could not read CSV: {exc}") from exc
