@@ -28,19 +28,23 @@ from services.common.settings import LLMSettings
 
 logger = logging.getLogger(__name__)
 
-# CJK ideographs, kana and hangul: about one token each in the tokenizers of Qwen, GLM, Llama 3.
-_WIDE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+# About one token each in the tokenizers of Qwen, GLM, Llama 3: CJK ideographs, kana, hangul, CJK
+# and full-width punctuation, and digits (Qwen and Llama 3 split numbers into single digits).
+_ONE_TOKEN = re.compile(
+    r"[0-9\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]"
+)
 _CONTEXT_WORDS = ("context", "too long", "maximum")
 
 
 def approx_tokens(text: str) -> int:
-    """Tokens ``text`` is likely to encode to: one per CJK character, one per 4 other characters.
+    """Tokens ``text`` is likely to encode to: one per CJK character or digit, one per 4 others.
 
-    The server's tokenizer is not at hand; this errs high for Chinese (Qwen2.5 packs ~1.4
-    characters a token) so a context budget counted with it still fits.
+    The server's tokenizer is not at hand. Against Qwen2.5's own tokenizer this errs high for
+    Chinese (it packs common words) and lands near it for English, so a context budget counted
+    with it still fits (tests/integration/test_openai_backend.py).
     """
-    wide = len(_WIDE.findall(text))
-    return wide + -(-(len(text) - wide) // 4)
+    single = len(_ONE_TOKEN.findall(text))
+    return single + -(-(len(text) - single) // 4)
 
 
 def server_client(settings: LLMSettings, max_retries: int = 0) -> openai.OpenAI:
