@@ -94,6 +94,7 @@ class OpenAIGenerator:
         self.last_usage: dict[str, int] = {}
         self.last_timings: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._last_probe = "ok"
 
     def backend_info(self) -> dict[str, str | int]:
         """Backend, server and model, and whether the server answers now (for /readyz)."""
@@ -105,12 +106,20 @@ class OpenAIGenerator:
         }
 
     def probe(self) -> str:
-        """'ok' when the server lists its models within the connect timeout, else why not."""
+        """'ok' when the server lists its models within the connect timeout, else why not.
+
+        Not asked while this worker streams from the server: a server with one model lock
+        (llama-cpp-python's) would hold the probe behind the answer, or cut the answer short.
+        """
+        if self._lock.locked():
+            return self._last_probe
         try:
             self._client.models.list(timeout=self.settings.connect_timeout_s)
-        except SERVER_ERRORS as exc:
-            return f"unavailable: {server_error(exc, self.base_url).message}"
-        return "ok"
+        except Exception as exc:  # whatever the answer, not a model list: not usable
+            self._last_probe = f"unavailable: {server_error(exc, self.base_url).message}"
+        else:
+            self._last_probe = "ok"
+        return self._last_probe
 
     def count_tokens(self, text: str) -> int:
         """Approximate tokens of ``text`` (see approx_tokens)."""
@@ -161,14 +170,20 @@ class OpenAIGenerator:
             )
         except SERVER_ERRORS as exc:
             raise server_error(exc, self.base_url) from exc
+        finished = False
         with response:  # closing it (a cancelled stream) drops the connection: the server stops
             try:
                 for chunk in response:
                     usage = chunk.usage.model_dump() if chunk.usage else None
-                    text = chunk.choices[0].delta.content if chunk.choices else None
-                    yield text or "", usage
+                    choice = chunk.choices[0] if chunk.choices else None
+                    finished = finished or bool(choice and choice.finish_reason)
+                    yield (choice.delta.content if choice else None) or "", usage
             except SERVER_ERRORS as exc:
                 raise server_error(exc, self.base_url) from exc
+        if not finished:  # e.g. llama-cpp-python's server interrupted it for another request
+            raise NotReadyError(
+                f"the model server at {self.base_url} ended the answer without a finish reason"
+            )
 
     def _finish(
         self,

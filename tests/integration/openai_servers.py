@@ -38,6 +38,8 @@ def llama_cpp_server(model: Path, alias: str, n_ctx: int = 4096) -> Iterator[str
         sys.executable, "-m", "llama_cpp.server", "--model", str(model),
         "--model_alias", alias, "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", str(n_ctx), "--n_threads", "2", "--seed", "42", "--verbose", "False",
+        # Else a second request (another worker's, a readiness probe) cuts the running one short.
+        "--interrupt_requests", "False",
     ]  # fmt: skip
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}/v1"
@@ -116,6 +118,11 @@ def dying_stream_reply(first_token: str) -> bytes:
         b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
     )
     return head + _chunk(f"data: {json.dumps(event)}\n\n".encode())
+
+
+def interrupted_stream_reply(first_token: str) -> bytes:
+    """A whole SSE chat stream that ends (``[DONE]``) before any choice has a finish reason."""
+    return dying_stream_reply(first_token) + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
 
 
 class _EmbeddingRequest(BaseModel):

@@ -40,6 +40,7 @@ from services.gateway.state import GatewayState
 from tests.integration.openai_servers import (
     dying_stream_reply,
     free_port,
+    interrupted_stream_reply,
     llama_cpp_server,
     raw_server,
 )
@@ -182,6 +183,12 @@ def test_a_server_dying_mid_stream_is_a_503(state: GatewayState, server: str) ->
     with raw_server(dying_stream_reply("Employees")) as dying:
         _failing_chat(state, dying, NotReadyError)
     assert "15" in _chat(state, OpenAIGenerator(_llm(server))).answer
+
+
+def test_a_stream_ended_without_a_finish_reason_is_a_503(state: GatewayState) -> None:
+    """llama-cpp-python's server ends an answer so when another request comes in."""
+    with raw_server(interrupted_stream_reply("Employees")) as interrupted:
+        _failing_chat(state, interrupted, NotReadyError)
 
 
 def test_a_stream_cancelled_mid_answer_stops_the_server_stream(redis_url: str, server: str) -> None:
