@@ -11,10 +11,9 @@ from typing import Any, cast
 import llama_cpp
 from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
-from llm_worker.model_files import ensure_model
 from llm_worker.prefix import ChatRenderer, PrefixStates
 from services.common.errors import NotReadyError, ValidationFailedError
-from services.common.settings import LLMSettings, Settings
+from services.common.settings import LLMSettings
 
 logger = logging.getLogger(__name__)
 
@@ -203,21 +202,3 @@ class LlamaGenerator:
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         }
-
-
-_generator: LlamaGenerator | None = None
-_generator_lock = threading.Lock()
-
-
-def get_generator(settings: Settings) -> LlamaGenerator:
-    """The process-wide generator, loaded on first use (the model is assembled if needed)."""
-    global _generator
-    with _generator_lock:
-        if _generator is None:
-            _generator = LlamaGenerator(settings.llm, ensure_model(settings))
-        return _generator
-
-
-def loaded_generator() -> LlamaGenerator | None:
-    """The generator if this process has loaded one, else None (for readiness checks)."""
-    return _generator

@@ -8,7 +8,7 @@ from collections.abc import Generator, Iterator
 from contextlib import closing
 
 from llm_worker.context import select_context
-from llm_worker.generator import LlamaGenerator
+from llm_worker.engines import TextGenerator
 from llm_worker.grounding import guard_first_sentence
 from llm_worker.prompts import build_messages, build_rewrite_messages, fixed_turn_count
 from services.common.answers import not_found_message
@@ -50,7 +50,7 @@ def publish_error(stream: TokenStream, stream_id: str, exc: BaseException) -> No
         logger.exception("stream %s: could not publish the error event", stream_id)
 
 
-def _pieces(req: GenerationRequest, generator: LlamaGenerator) -> Iterator[str]:
+def _pieces(req: GenerationRequest, generator: TextGenerator) -> Iterator[str]:
     """The answer behind the grounding check, or a rewritten query (short, deterministic)."""
     fixed = fixed_turn_count(req)
     if req.purpose == "rewrite":
@@ -88,7 +88,7 @@ def coalesce(pieces: Iterator[str], flush_s: float) -> Generator[str, None, None
         yield "".join(held)
 
 
-def run_generation(req: GenerationRequest, stream: TokenStream, generator: LlamaGenerator) -> None:
+def run_generation(req: GenerationRequest, stream: TokenStream, generator: TextGenerator) -> None:
     """Publish token events (one per piece, or coalesced), then an end event, or an error event."""
     started = time.monotonic()
     flush_s = generator.settings.stream_flush_ms / 1000

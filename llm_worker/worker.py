@@ -13,7 +13,7 @@ from typing import Any
 from celery.signals import setup_logging, worker_process_init
 from pydantic import ValidationError
 
-from llm_worker.generator import get_generator
+from llm_worker.engines import get_generator
 from llm_worker.service import publish_error, run_generation
 from services.common.backend import create_backend
 from services.common.errors import ValidationFailedError
@@ -52,7 +52,7 @@ def _load_model_at_start(**_kwargs: Any) -> None:
         # Keep the worker up: each request then reports why the model is missing.
         logger.error("llm model not loaded at start: %s", exc)
         return
-    start_beating(backend.heartbeats, "llm", generator.backend_info())
+    start_beating(backend.heartbeats, "llm", generator.backend_info)
 
 
 # acks_late is off here: a request whose worker died is better answered by the gateway's

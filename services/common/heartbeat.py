@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -109,13 +110,15 @@ class FileHeartbeats:
         return beats
 
 
-def start_beating(heartbeats: Heartbeats, role: str, info: dict[str, Any]) -> threading.Thread:
-    """Beat every INTERVAL_S in a daemon thread for the life of the process."""
+def start_beating(
+    heartbeats: Heartbeats, role: str, info: dict[str, Any] | Callable[[], dict[str, Any]]
+) -> threading.Thread:
+    """Beat every INTERVAL_S in a daemon thread; a callable ``info`` is asked anew each beat."""
 
     def run() -> None:
         while True:
             try:
-                heartbeats.publish(role, info)
+                heartbeats.publish(role, info() if callable(info) else info)
             except (redis.RedisError, OSError) as exc:
                 logger.warning("heartbeat not recorded: %s", exc)
             time.sleep(INTERVAL_S)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 
 class ChunkingSettings(BaseModel):
@@ -20,9 +20,39 @@ class ChunkingSettings(BaseModel):
         return self
 
 
-class EmbeddingSettings(BaseModel):
-    backend: Literal["use", "sentence-transformers"] = Field(
-        "use", description="'use': multilingual USE v3 (offline default); else a local model dir."
+class ServerSettings(BaseModel):
+    """An OpenAI-compatible model server (vLLM, Ollama, llama.cpp server, TEI, Xinference, ...)."""
+
+    base_url: str | None = Field(
+        None, description="The server's API root, e.g. http://127.0.0.1:8080/v1 (backend openai)."
+    )
+    model: str | None = Field(None, description="The model name the server knows (backend openai).")
+    api_key: SecretStr = Field(
+        SecretStr("none"), description="Bearer key for the server; most local servers ignore it."
+    )
+    connect_timeout_s: float = Field(
+        5.0, gt=0, le=600, description="A server not accepting the connection within this is down."
+    )
+    read_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="Longest wait for the server's next bytes (the first token included); keep it "
+        "below ZHIKU_GENERATION_TIMEOUT_S so a stalled server is reported as such.",
+    )
+
+
+class EmbeddingSettings(ServerSettings):
+    backend: Literal["use", "sentence-transformers", "openai"] = Field(
+        "use",
+        description="'use': multilingual USE v3 (offline default); 'sentence-transformers': a "
+        "local model dir; 'openai': /v1/embeddings of an OpenAI-compatible server.",
+    )
+    retries: int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="Retries of a failed /v1/embeddings batch, backing off (openai).",
     )
     model_path: str | None = Field(
         None,
@@ -35,7 +65,12 @@ class EmbeddingSettings(BaseModel):
     )
 
 
-class LLMSettings(BaseModel):
+class LLMSettings(ServerSettings):
+    backend: Literal["llama.cpp", "openai"] = Field(
+        "llama.cpp",
+        description="'llama.cpp': the GGUF model loaded in each llm worker; 'openai': stream from "
+        "an OpenAI-compatible server (base_url, model, api_key).",
+    )
     model_path: str | None = Field(
         None, description="Path of a GGUF file; unset uses the default model assembled under data/."
     )

@@ -35,8 +35,24 @@ def _check_llm(state: GatewayState) -> str:
         return f"unavailable: {exc}"
     if not workers:
         return "unavailable: no llm worker has reported in the last 30 s"
-    backends = sorted({f"{w.get('backend')} ({w.get('gpu_layers')} GPU layers)" for w in workers})
+    # A worker streaming from a model server says whether that server answered its last probe.
+    down = sorted(
+        {
+            f"{w.get('model')} at {w.get('base_url')}: {w['engine']}"
+            for w in workers
+            if not str(w.get("engine", "ok")).startswith("ok")
+        }
+    )
+    if down:
+        return f"unavailable: model server {'; '.join(down)}"
+    backends = sorted({_describe(w) for w in workers})
     return f"ok: {len(workers)} worker(s), {', '.join(backends)}"
+
+
+def _describe(worker: dict[str, object]) -> str:
+    if worker.get("backend") == "openai":
+        return f"openai ({worker.get('model')} at {worker.get('base_url')})"
+    return f"{worker.get('backend')} ({worker.get('gpu_layers')} GPU layers)"
 
 
 @router.get("/readyz", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
