@@ -1,7 +1,8 @@
 """Registry of per-knowledge-base indexes: lazy loading, one lock per base, journaled writes.
 
 Beside each index, ``texts.sqlite`` keeps the chunks' texts for the rerankers (the indexes keep
-only terms and vectors); it is written as chunks are added and goes with the index directory.
+only terms and vectors); it is written as chunks are added, pruned as they are removed, and goes
+with the index directory.
 An index that cannot be read is moved aside and flagged in ``rebuild-needed/`` until the
 ingestion worker has rebuilt it from the database: the flag outlives a restart of the retriever.
 """
@@ -47,6 +48,14 @@ class ChunkTexts:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as conn, conn:
             conn.executemany("INSERT OR REPLACE INTO texts VALUES (?, ?)", list(items))
+
+    def delete(self, chunk_ids: Iterable[int]) -> None:
+        """Forget the texts of chunks (absent ones are ignored)."""
+        rows = [(int(c),) for c in chunk_ids]
+        if not rows or not self.path.exists():
+            return
+        with closing(self._connect()) as conn, conn:
+            conn.executemany("DELETE FROM texts WHERE chunk_id = ?", rows)
 
     def get(self, chunk_ids: Sequence[int]) -> dict[int, str]:
         """Texts of the given chunks that are stored."""
@@ -168,6 +177,8 @@ class IndexStore:
                 removed = kb.remove(present)
                 kb.log_remove(present)
                 kb.checkpoint(self._ann, self._compact_fraction)
+            # After the durable removal: a text left by a crash here is never served again.
+            self.texts(kb_id).delete(present)
             logger.info("index %d: removed %d chunks, total %d", kb_id, removed, kb.count)
             return removed, kb.count
 
