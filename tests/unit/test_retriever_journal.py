@@ -112,9 +112,7 @@ def test_the_journal_is_folded_into_a_snapshot_once_it_grows(
     store = IndexStore(tmp_path, RetrievalSettings(journal_compact_fraction=0.5))
     store.upsert(1, MODEL, DIM, [record(i) for i in range(40)])
     first = journal_of(tmp_path / "1")
-    snapshot_bytes = sum(
-        (tmp_path / "1" / n).stat().st_size for n in ("vectors.faiss", META_FILE)
-    )
+    snapshot_bytes = sum((tmp_path / "1" / n).stat().st_size for n in ("vectors.faiss", META_FILE))
     grown = 0
     for i in range(40, 200):
         store.upsert(1, MODEL, DIM, [record(i)])

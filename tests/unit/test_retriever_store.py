@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from retriever.kb_index import META_FILE, VECTORS_FILE, KbIndex
 from retriever.keyword_index import term_counts
 from retriever.persist import read_json
 from retriever.service import search, unit_vector
-from retriever.store import IndexStore
+from retriever.store import TEXTS_FILE, IndexStore
 from services.common.chunks import ChunkIn, parse_vector
 from services.common.errors import EmbeddingMismatchError, ValidationFailedError
 from services.common.retriever_schemas import RetrieverSearchRequest
@@ -233,3 +234,15 @@ def test_an_index_moved_aside_is_flagged_until_marked_rebuilt(tmp_path: Path) ->
     again.drop(4)  # its directory is already aside: nothing to drop but the flag
     assert again.rebuild_needed() == []
     assert IndexStore(tmp_path).check_all() == []
+
+
+def test_removing_chunks_prunes_their_stored_texts(store: IndexStore, tmp_path: Path) -> None:
+    store.texts(7).put((r.chunk_id, r.text) for r in RECORDS)
+    assert store.remove(7, [1, 3, 99]) == (2, 1)
+    assert store.texts(7).get([1, 2, 3]) == {2: RECORDS[1].text}
+    with sqlite3.connect(tmp_path / "7" / TEXTS_FILE) as conn:
+        assert conn.execute("SELECT chunk_id FROM texts").fetchall() == [(2,)]
+    # A removal in a base whose texts were never stored is no error.
+    store.upsert(8, MODEL, DIM, RECORDS)
+    assert store.remove(8, [1]) == (1, 2)
+    assert not (tmp_path / "8" / TEXTS_FILE).exists()
