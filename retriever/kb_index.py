@@ -116,7 +116,10 @@ class KbIndex:
         if terms is not None and len(terms) != len(chunks):
             raise ValueError(f"{len(terms)} term counts for {len(chunks)} chunks")
         counted = terms if terms is not None else [term_counts(c.text) for c in chunks]
-        self.keywords.upsert_many([(c.chunk_id, t) for c, t in zip(chunks, counted, strict=True)])
+        self.keywords.upsert_many(
+            [(c.chunk_id, t) for c, t in zip(chunks, counted, strict=True)],
+            [c.text for c in chunks],
+        )
         self._apply_vectors(
             np.array([c.chunk_id for c in chunks], dtype=np.int64),
             np.array([c.document_id for c in chunks], dtype=np.int64),

@@ -4,8 +4,10 @@ Tantivy owns the postings, segments, deletes, commits and scoring; zhiku owns th
 OpenCC folds Traditional Chinese into Simplified, the text is lowercased and jieba cuts it in
 search mode. The tokens are indexed as one whitespace-joined string under Tantivy's
 ``whitespace`` tokenizer and queried as exact terms, so the index and the query see the same
-words. Every change is one Tantivy commit before the call returns: the commit is the
-durability point of the keyword half of an index (see docs/architecture.md).
+words. Each chunk's text is kept beside its terms (stored, not indexed) for the rerankers, so
+it is replaced and deleted with them. Every change is one Tantivy commit before the call
+returns: the commit is the durability point of the keyword half of an index (see
+docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 CHUNK_ID = "chunk_id"
 TERMS = "terms"
+TEXT = "text"
 # Per batch writer: Tantivy's floor is 15 MB per indexing thread; one thread per knowledge base.
 WRITER_HEAP_BYTES = 32_000_000
 
@@ -65,6 +68,7 @@ def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field(CHUNK_ID, stored=False, indexed=True, fast=True)
     builder.add_text_field(TERMS, tokenizer_name="whitespace", index_option="freq")
+    builder.add_bytes_field(TEXT, stored=True)
     return builder.build()
 
 
@@ -118,23 +122,29 @@ class KeywordIndex:
 
     def upsert(self, chunk_id: int, text: str) -> None:
         """Index ``text`` under ``chunk_id``, replacing what that id held before, and commit."""
-        self.upsert_many([(chunk_id, term_counts(text))])
+        self.upsert_many([(chunk_id, term_counts(text))], [text])
 
     def upsert_terms(self, chunk_id: int, terms: dict[str, int]) -> None:
         """Index already counted terms (see :func:`term_counts`) under ``chunk_id``, and commit."""
         self.upsert_many([(chunk_id, terms)])
 
-    def upsert_many(self, items: Sequence[tuple[int, dict[str, int]]]) -> None:
-        """Index (chunk id, term counts) pairs, each replacing its id's old terms; one commit."""
+    def upsert_many(
+        self, items: Sequence[tuple[int, dict[str, int]]], texts: Sequence[str] | None = None
+    ) -> None:
+        """Index (chunk id, term counts) pairs and their texts, replacing the ids'; one commit."""
         if not items:
             return
+        if texts is not None and len(texts) != len(items):
+            raise ValueError(f"{len(texts)} texts for {len(items)} chunks")
         writer = self._writer()
-        for chunk_id, terms in items:
+        for n, (chunk_id, terms) in enumerate(items):
             # A delete applies only to documents added before it, so the new one survives.
             writer.delete_documents_by_term(CHUNK_ID, int(chunk_id))
             doc = tantivy.Document()
             doc.add_integer(CHUNK_ID, int(chunk_id))
             doc.add_text(TERMS, _joined(terms))
+            if texts is not None:
+                doc.add_bytes(TEXT, texts[n].encode("utf-8"))
             writer.add_document(doc)
         self._commit(writer)
 
@@ -154,6 +164,21 @@ class KeywordIndex:
                 writer.delete_documents_by_term(CHUNK_ID, chunk_id)
             self._commit(writer)
         return len(present)
+
+    def texts(self, chunk_ids: Sequence[int]) -> dict[int, str]:
+        """The stored texts of the given chunks that are in the index."""
+        wanted = sorted({int(c) for c in chunk_ids})
+        if not wanted:
+            return {}
+        searcher = self._index.searcher()
+        query = tantivy.Query.term_set_query(self._schema, CHUNK_ID, wanted)
+        addresses = [a for _, a in searcher.search(query, limit=len(wanted), count=False).hits]
+        found = {}
+        for chunk_id, address in zip(_chunk_ids(searcher, addresses), addresses, strict=True):
+            stored = searcher.doc(address).get_first(TEXT)
+            if isinstance(stored, bytes):
+                found[chunk_id] = stored.decode("utf-8")
+        return found
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """The ``k`` best chunks for ``query`` by Tantivy's BM25, best first."""

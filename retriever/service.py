@@ -53,8 +53,6 @@ def add_chunks(
     # Tokenised here, before the index lock, so searches are not held up by it.
     terms = [term_counts(c.text) for c in chunks]
     total = store.upsert(kb_id, req.embedding_model, req.dim, chunks, terms)
-    # Rerankers read the hits' texts; the indexes themselves keep only terms and vectors.
-    store.texts(kb_id).put((c.chunk_id, c.text) for c in chunks)
     return len(chunks), total
 
 
@@ -74,7 +72,7 @@ def search(
         return candidates[: req.top_k]
     reranker = get_reranker(retrieval or RetrievalSettings())
     ids = [hit.chunk_id for hit in candidates]
-    texts = store.texts(req.kb_id).get(ids) if reranker.needs_text else {}
+    texts = store.texts(req.kb_id, ids) if reranker.needs_text else {}
     order = reranker.rerank(req.query, candidates, texts)
     by_id = {hit.chunk_id: hit for hit in candidates}
     return [by_id[cid] for cid in order[: req.top_k]]

@@ -1,8 +1,6 @@
 """Registry of per-knowledge-base indexes: lazy loading, one lock per base, journaled writes.
 
-Beside each index, ``texts.sqlite`` keeps the chunks' texts for the rerankers (the indexes keep
-only terms and vectors); it is written as chunks are added, pruned as they are removed, and goes
-with the index directory.
+The chunks' texts, which the rerankers read, are stored in the keyword index beside their terms.
 An index that cannot be read is moved aside and flagged in ``rebuild-needed/`` until the
 ingestion worker has rebuilt it from the database: the flag outlives a restart of the retriever.
 """
@@ -11,11 +9,10 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from retriever.kb_index import KbIndex
@@ -28,45 +25,7 @@ from services.common.settings import RetrievalSettings
 
 logger = logging.getLogger(__name__)
 
-TEXTS_FILE = "texts.sqlite"
 REBUILD_DIR = "rebuild-needed"  # one empty file per knowledge base, named by its id
-
-
-class ChunkTexts:
-    """Chunk id -> text of one knowledge base, in ``<index dir>/texts.sqlite``."""
-
-    def __init__(self, directory: Path) -> None:
-        self.path = directory / TEXTS_FILE
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30)
-        conn.execute("CREATE TABLE IF NOT EXISTS texts (chunk_id INTEGER PRIMARY KEY, text TEXT)")
-        return conn
-
-    def put(self, items: Iterable[tuple[int, str]]) -> None:
-        """Store (or replace) the texts of chunks."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as conn, conn:
-            conn.executemany("INSERT OR REPLACE INTO texts VALUES (?, ?)", list(items))
-
-    def delete(self, chunk_ids: Iterable[int]) -> None:
-        """Forget the texts of chunks (absent ones are ignored)."""
-        rows = [(int(c),) for c in chunk_ids]
-        if not rows or not self.path.exists():
-            return
-        with closing(self._connect()) as conn, conn:
-            conn.executemany("DELETE FROM texts WHERE chunk_id = ?", rows)
-
-    def get(self, chunk_ids: Sequence[int]) -> dict[int, str]:
-        """Texts of the given chunks that are stored."""
-        if not chunk_ids or not self.path.exists():
-            return {}
-        marks = ",".join("?" * len(chunk_ids))
-        with closing(self._connect()) as conn:
-            rows = conn.execute(
-                f"SELECT chunk_id, text FROM texts WHERE chunk_id IN ({marks})", list(chunk_ids)
-            ).fetchall()
-        return {int(cid): str(text) for cid, text in rows}
 
 
 class IndexStore:
@@ -89,9 +48,10 @@ class IndexStore:
         """Where the index of ``kb_id`` lives on disk."""
         return self._root / str(kb_id)
 
-    def texts(self, kb_id: int) -> ChunkTexts:
-        """The stored chunk texts of ``kb_id``, which the rerankers read."""
-        return ChunkTexts(self.directory(kb_id))
+    def texts(self, kb_id: int, chunk_ids: Sequence[int]) -> dict[int, str]:
+        """The stored texts of the given chunks of ``kb_id``, which the rerankers read."""
+        with self.read(kb_id) as kb:
+            return kb.keywords.texts(chunk_ids) if kb is not None else {}
 
     @contextmanager
     def read(self, kb_id: int) -> Iterator[KbIndex | None]:
@@ -177,8 +137,6 @@ class IndexStore:
                 removed = kb.remove(present)
                 kb.log_remove(present)
                 kb.checkpoint(self._ann, self._compact_fraction)
-            # After the durable removal: a text left by a crash here is never served again.
-            self.texts(kb_id).delete(present)
             logger.info("index %d: removed %d chunks, total %d", kb_id, removed, kb.count)
             return removed, kb.count
 

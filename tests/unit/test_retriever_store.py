@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from retriever.kb_index import META_FILE, VECTORS_FILE, KbIndex
 from retriever.keyword_index import term_counts
 from retriever.persist import read_json
 from retriever.service import search, unit_vector
-from retriever.store import TEXTS_FILE, IndexStore
+from retriever.store import IndexStore
 from services.common.chunks import ChunkIn, parse_vector
 from services.common.errors import EmbeddingMismatchError, ValidationFailedError
 from services.common.retriever_schemas import RetrieverSearchRequest
@@ -236,13 +235,14 @@ def test_an_index_moved_aside_is_flagged_until_marked_rebuilt(tmp_path: Path) ->
     assert IndexStore(tmp_path).check_all() == []
 
 
-def test_removing_chunks_prunes_their_stored_texts(store: IndexStore, tmp_path: Path) -> None:
-    store.texts(7).put((r.chunk_id, r.text) for r in RECORDS)
+def test_texts_are_replaced_and_removed_with_their_chunks(
+    store: IndexStore, tmp_path: Path
+) -> None:
+    assert store.texts(7, [1, 2, 3, 99]) == {r.chunk_id: r.text for r in RECORDS}
+    store.upsert(7, MODEL, DIM, [chunk(2, 10, "熊猫吃竹子", vec(0, 1, 0, 0))])
     assert store.remove(7, [1, 3, 99]) == (2, 1)
-    assert store.texts(7).get([1, 2, 3]) == {2: RECORDS[1].text}
-    with sqlite3.connect(tmp_path / "7" / TEXTS_FILE) as conn:
-        assert conn.execute("SELECT chunk_id FROM texts").fetchall() == [(2,)]
-    # A removal in a base whose texts were never stored is no error.
-    store.upsert(8, MODEL, DIM, RECORDS)
-    assert store.remove(8, [1]) == (1, 2)
-    assert not (tmp_path / "8" / TEXTS_FILE).exists()
+    assert store.texts(7, [1, 2, 3]) == {2: "熊猫吃竹子"}
+    # Nothing else on disk holds a text: a reopened store reads the same, and no other file.
+    assert IndexStore(tmp_path).texts(7, [1, 2, 3]) == {2: "熊猫吃竹子"}
+    assert not list((tmp_path / "7").glob("*.sqlite"))
+    assert store.texts(8, [1]) == {}
