@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import threading
 from pathlib import Path
 
@@ -246,3 +247,14 @@ def test_texts_are_replaced_and_removed_with_their_chunks(
     assert IndexStore(tmp_path).texts(7, [1, 2, 3]) == {2: "熊猫吃竹子"}
     assert not list((tmp_path / "7").glob("*.sqlite"))
     assert store.texts(8, [1]) == {}
+
+
+def test_an_index_from_before_tantivy_is_moved_aside_for_a_rebuild(tmp_path: Path) -> None:
+    (tmp_path / "6").mkdir()
+    meta = {"version": 2, "embedding_model": MODEL, "dim": DIM, "documents": {}}
+    (tmp_path / "6" / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    (tmp_path / "6" / "keywords.json").write_text('{"version": 1, "docs": {}}', encoding="utf-8")
+    store = IndexStore(tmp_path)
+    assert store.check_all() == [6]
+    assert store.upsert(6, MODEL, DIM, RECORDS) == 3
+    assert IndexStore(tmp_path).ids(6) == [1, 2, 3]
