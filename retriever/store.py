@@ -15,12 +15,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 from retriever.kb_index import KbIndex
+from retriever.ranking import rank
 from retriever.vector_index import AnnConfig
-from services.common.chunks import ChunkIn
+from services.common.chunks import ChunkIn, ScoredChunk
 from services.common.embedding import EmbeddingSpace, require_same_embedding
 from services.common.errors import ZhikuError
-from services.common.retriever_schemas import IndexStats
+from services.common.retriever_schemas import IndexStats, RetrieverSearchRequest
 from services.common.settings import RetrievalSettings
 
 logger = logging.getLogger(__name__)
@@ -59,6 +63,13 @@ class IndexStore:
         # FAISS and the postings dicts are not safe to read while another thread mutates them.
         with self._lock(kb_id):
             yield self._get(kb_id)
+
+    def search(
+        self, req: RetrieverSearchRequest, query_vector: NDArray[np.float32] | None
+    ) -> list[ScoredChunk]:
+        """The best ``req.top_k`` chunks of ``req.kb_id`` in ``req.mode`` (none if it is absent)."""
+        with self.read(req.kb_id) as kb:
+            return [] if kb is None or kb.count == 0 else rank(kb, req, query_vector)
 
     def stats(self, kb_id: int) -> IndexStats:
         """Count and embedding model of one index (nulls when it does not exist)."""
