@@ -9,7 +9,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from services.common.chunks import ChunkIn, ScoredChunk
+from services.common.errors import NotReadyError
 from services.common.retriever_schemas import IndexStats, RetrieverSearchRequest
+from services.common.settings import Settings
 
 
 class ChunkIndex(Protocol):
@@ -52,6 +54,10 @@ class ChunkIndex(Protocol):
         """The best ``req.top_k`` chunks in ``req.mode`` (the vector is None for keyword)."""
         ...
 
+    def close(self) -> None:
+        """Release what the backend holds (connections, servers) at shutdown."""
+        ...
+
     def check_all(self) -> list[int]:
         """Check every base at start-up; answers rebuild_needed()."""
         ...
@@ -63,3 +69,23 @@ class ChunkIndex(Protocol):
     def mark_rebuilt(self, kb_id: int) -> None:
         """The ingestion worker has put every chunk of ``kb_id`` back."""
         ...
+
+
+def create_chunk_index(settings: Settings) -> ChunkIndex:
+    """The index backend the settings name; the one place it is chosen."""
+    retrieval = settings.retrieval
+    match retrieval.backend:
+        case "local":
+            from retriever.store import IndexStore
+
+            settings.index_dir.mkdir(parents=True, exist_ok=True)
+            return IndexStore(settings.index_dir, retrieval)
+        case "milvus":
+            try:
+                from retriever.milvus_index import MilvusIndex
+            except ImportError as exc:
+                raise NotReadyError(
+                    "the milvus backend needs pymilvus and milvus-lite (see pyproject.toml)"
+                ) from exc
+            assert retrieval.milvus_uri is not None  # checked by RetrievalSettings
+            return MilvusIndex(retrieval.milvus_uri)

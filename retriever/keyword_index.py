@@ -47,9 +47,14 @@ def warm_up() -> None:
     _t2s()
 
 
+def fold(text: str) -> str:
+    """The text as every keyword index analyses it: Traditional folded to Simplified, lowercase."""
+    return _t2s().convert(text).lower()
+
+
 def tokenize(text: str) -> list[str]:
-    """Search-mode jieba tokens of the Simplified, lowercased text, without punctuation/space."""
-    simplified = _t2s().convert(text).lower()
+    """Search-mode jieba tokens of the folded text (see :func:`fold`), without punctuation/space."""
+    simplified = fold(text)
     # split(): a token never holds whitespace, so joining with spaces and splitting is lossless.
     return [
         part

@@ -78,6 +78,9 @@ class IndexStore:
                 return IndexStats(count=0, embedding_model=None, dim=None)
             return IndexStats(count=kb.count, embedding_model=kb.embedding_model, dim=kb.dim)
 
+    def close(self) -> None:
+        """Nothing to release: every change is already on disk."""
+
     def check_all(self) -> list[int]:
         """Load every index on disk, moving unreadable ones aside; answers rebuild_needed()."""
         for directory in sorted(self._root.glob("[0-9]*")):
