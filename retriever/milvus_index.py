@@ -10,6 +10,7 @@ search ranked by Milvus's RRF. A small collection records each base's embedding 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 KBS = "zhiku_kbs"
 MAX_TEXT_BYTES = 65_535
 RRF_K = 60  # the constant of retriever.fusion, so both backends fuse alike
+_LITE_USERS: Counter[str] = Counter()  # open MilvusIndex objects per uri
 
 
 def _chunks_name(dim: int) -> str:
@@ -39,6 +41,7 @@ class MilvusIndex:
     def __init__(self, uri: str) -> None:
         self._uri = uri
         self._client = MilvusClient(uri)
+        _LITE_USERS[uri] += 1
         if not self._client.has_collection(KBS):
             self._create_kbs()
         self._client.load_collection(KBS)
@@ -47,8 +50,9 @@ class MilvusIndex:
     def close(self) -> None:
         """Close the connection; a Milvus Lite file's in-process server is stopped too."""
         self._client.close()
-        if "://" not in self._uri:
-            # pymilvus starts the Lite server per file and leaves it running until exit.
+        _LITE_USERS[self._uri] -= 1
+        if "://" not in self._uri and _LITE_USERS[self._uri] == 0:
+            # pymilvus starts one Lite server per file, shared in the process, until exit.
             from milvus_lite.server_manager import server_manager_instance
 
             server_manager_instance.release_server(self._uri)
