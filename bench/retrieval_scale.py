@@ -203,8 +203,8 @@ def markdown(result: dict[str, Any]) -> str:
         "one client, sequential; p50/p95 in ms. Gateway: POST /api/v1/search (HTTP to the "
         "gateway, HTTP to the retriever, chunk rows resolved in SQLite). Raw, in this process: "
         "the USE embedder's encode of the query + plain faiss (the same IVF parameters as the "
-        "retriever) for dense; jieba tokenising + BM25 of our `KeywordIndex` for keywords "
-        "(no maintained BM25 library supports incremental updates, see retriever.keyword_index); "
+        "retriever) for dense; jieba tokenising + Tantivy's BM25 (our `KeywordIndex`) for "
+        "keywords; "
         "both + RRF for hybrid, + the fusion reranker's formula for rerank. Retriever alone: "
         "POST /internal/search straight to the retriever service. Ratio: gateway / raw.",
         "",

@@ -124,8 +124,7 @@ class RawEngines:
             self.dense = self._ivf(corpus.vectors, ann)
         started = time.monotonic()
         self.keywords = KeywordIndex()
-        for chunk_id, terms in enumerate(corpus.terms, start=1):
-            self.keywords.upsert_terms(chunk_id, terms)
+        self.keywords.upsert_many(list(enumerate(corpus.terms, start=1)))
         logger.info("raw keyword index built in %.0f s", time.monotonic() - started)
 
     def _ivf(self, vectors: NDArray[np.float32], ann: AnnConfig) -> faiss.IndexIVFFlat:

@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from retriever import keyword_index
+from retriever.backend import create_chunk_index
 from retriever.routes import internal, router
 from retriever.state import RetrieverState
-from retriever.store import IndexStore
 from services.common.embedding import create_embedder
 from services.common.errors import ZhikuError
 from services.common.http_errors import install_error_handlers
@@ -48,17 +48,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     loader = threading.Thread(target=_load_models, args=(state,), name="embedder-load", daemon=True)
     loader.start()
     yield
+    state.store.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the retriever app; the embedder loads in the background once the app starts."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
-    settings.index_dir.mkdir(parents=True, exist_ok=True)
     app = FastAPI(title="zhiku retriever", lifespan=_lifespan, docs_url=None, redoc_url=None)
-    app.state.retriever = RetrieverState(
-        settings=settings, store=IndexStore(settings.index_dir, settings.retrieval)
-    )
+    app.state.retriever = RetrieverState(settings=settings, store=create_chunk_index(settings))
     install_error_handlers(app, "retriever")
     app.include_router(router)
     app.include_router(internal)

@@ -1,14 +1,14 @@
-"""Append-only journal of index changes between two snapshots of a knowledge base.
+"""Append-only journal of dense-index changes between two snapshots of a knowledge base.
 
-Every add or delete appends one record and fsyncs it before the retriever answers, so a
-change costs what it writes rather than a rewrite of the whole index. A record is framed as
-``<u32 payload length><u32 crc32 of payload><payload>``; a record cut short by a crash (or
-damaged) fails that check and it and everything after it are dropped when the journal is read.
+FAISS has no commit of its own, so every add or delete appends one record (chunk ids, their
+documents and vectors; the keyword index commits itself) and fsyncs it before the retriever
+answers: a change costs what it writes rather than a rewrite of the whole index. A record is
+framed as ``<u32 payload length><u32 crc32 of payload><payload>``; a record cut short by a crash
+(or damaged) fails that check and it and everything after it are dropped when it is read.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import struct
@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 FRAME = struct.Struct("<II")
 COUNTS = struct.Struct("<II")
-UPSERT, REMOVE = b"U", b"R"
+# "U" records of an older format also held the texts; "V" records hold vectors only.
+UPSERT, REMOVE = b"V", b"R"
 # No single batch comes near this (10k chunks of 8k floats is 320 MiB); a larger length read
 # back can only be damage, and must not make the reader allocate it.
 MAX_RECORD_BYTES = 1 << 30
@@ -34,11 +35,10 @@ MAX_RECORD_BYTES = 1 << 30
 
 @dataclass(frozen=True)
 class Upserted:
-    """Chunks added or replaced by one request."""
+    """Chunks added or replaced by one request: their documents and vectors."""
 
     chunk_ids: NDArray[np.int64]
     document_ids: NDArray[np.int64]
-    texts: list[str]
     vectors: NDArray[np.float32]
 
 
@@ -66,7 +66,6 @@ def encode(entry: Entry) -> bytes:
                 ids,
                 np.ascontiguousarray(entry.document_ids, dtype="<i8").tobytes(),
                 np.ascontiguousarray(entry.vectors, dtype="<f4").tobytes(),
-                json.dumps(entry.texts, ensure_ascii=False).encode("utf-8"),
             ]
         )
     return FRAME.pack(len(payload), zlib.crc32(payload)) + payload
@@ -84,11 +83,10 @@ def decode(payload: bytes) -> Entry:
     ids = np.frombuffer(body, dtype="<i8", count=n, offset=at).astype(np.int64)
     docs = np.frombuffer(body, dtype="<i8", count=n, offset=at + 8 * n).astype(np.int64)
     at += 16 * n
+    if len(body) != at + 4 * n * dim:
+        raise ValueError(f"journal record of {len(body)} bytes for {n} chunks of dim {dim}")
     vectors = np.frombuffer(body, dtype="<f4", count=n * dim, offset=at).reshape(n, dim)
-    texts = json.loads(bytes(body[at + 4 * n * dim :]).decode("utf-8"))
-    if len(texts) != n:
-        raise ValueError(f"journal record holds {len(texts)} texts for {n} chunks")
-    return Upserted(ids, docs, [str(t) for t in texts], vectors.astype(np.float32))
+    return Upserted(ids, docs, vectors.astype(np.float32))
 
 
 class Journal:

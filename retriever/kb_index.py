@@ -1,9 +1,12 @@
 """One knowledge base's indexes: vectors, keywords and the chunk -> document map, kept in step.
 
-On disk: a snapshot (three files, each written atomically, ``meta.json`` last) plus the journal
-that ``meta.json`` names, holding every change since. Loading reads the snapshot and replays the
-journal; :meth:`KbIndex.checkpoint` writes a new snapshot once the journal has grown past a
-fraction of it, so the cost of a change stays proportional to the change.
+On disk: the Tantivy keyword index (``keywords/``, committed on every change), and for the
+dense half a snapshot (``vectors.faiss`` then ``meta.json``, each written atomically) plus the
+journal that ``meta.json`` names, holding every change since. Loading opens Tantivy, reads the
+snapshot, replays the journal and keeps only the chunks both halves know (a crash between
+Tantivy's commit and the journal's fsync leaves one change unacknowledged on one side).
+:meth:`KbIndex.checkpoint` writes a new snapshot once the journal has grown past a fraction of
+it, so the cost of a change stays proportional to the change.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from retriever.journal import Journal, Removed, Upserted
-from retriever.keyword_index import KeywordIndex
+from retriever.keyword_index import KeywordIndex, term_counts
 from retriever.persist import atomic_write_json, read_json
 from retriever.vector_index import AnnConfig, FaissIndex
 from services.common.chunks import ChunkIn
@@ -25,10 +29,11 @@ from services.common.chunks import ChunkIn
 logger = logging.getLogger(__name__)
 
 VECTORS_FILE = "vectors.faiss"
-KEYWORDS_FILE = "keywords.json"
+KEYWORDS_DIR = "keywords"
 META_FILE = "meta.json"
-META_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # version 1: a snapshot without journal
+# Version 3: keywords in Tantivy. Older indexes are moved aside and rebuilt from the database.
+META_VERSION = 3
+READABLE_VERSIONS = (3,)
 # Below this a journal is cheap to replay whatever the snapshot's size.
 MIN_COMPACT_BYTES = 1 << 20
 
@@ -60,8 +65,9 @@ class KbIndex:
 
     @classmethod
     def create(cls, directory: Path, embedding_model: str, dim: int) -> KbIndex:
-        """An empty index (nothing is written until :meth:`save`)."""
-        return cls(directory, embedding_model, FaissIndex.create(dim), KeywordIndex(), {})
+        """An empty index (an empty keyword index replaces any in ``directory``; no snapshot)."""
+        keywords = KeywordIndex.create(directory / KEYWORDS_DIR)
+        return cls(directory, embedding_model, FaissIndex.create(dim), keywords, {})
 
     @classmethod
     def load(cls, directory: Path, ann: AnnConfig | None = None) -> KbIndex | None:
@@ -77,15 +83,15 @@ class KbIndex:
             directory,
             str(meta["embedding_model"]),
             FaissIndex.load(directory / VECTORS_FILE, int(trained_for) if trained_for else None),
-            KeywordIndex.load(directory / KEYWORDS_FILE),
+            KeywordIndex.open(directory / KEYWORDS_DIR),
             {int(c): int(d) for c, d in meta["documents"].items()},
             meta.get("journal"),
         )
         if index.vectors.dim != int(meta["dim"]):
             raise ValueError(f"{meta_path}: dim {meta['dim']} but vectors have {index.vectors.dim}")
-        index._reconcile()
         index.snapshot_bytes = index._snapshot_size()
         index._replay()
+        index._reconcile()
         if ann is not None:
             index.vectors.tune(ann)
         return index
@@ -101,7 +107,7 @@ class KbIndex:
     def upsert(
         self, chunks: Sequence[ChunkIn], terms: Sequence[dict[str, int]] | None = None
     ) -> None:
-        """Add or replace chunks (unit vectors) in both indexes (in memory; see :meth:`log_upsert`).
+        """Add or replace chunks (unit vectors): keywords committed, vectors see :meth:`log_upsert`.
 
         ``terms``: each chunk's ``term_counts(text)``, when the caller already has them.
         """
@@ -109,22 +115,22 @@ class KbIndex:
             return
         if terms is not None and len(terms) != len(chunks):
             raise ValueError(f"{len(terms)} term counts for {len(chunks)} chunks")
-        ids = np.array([c.chunk_id for c in chunks], dtype=np.int64)
-        self.vectors.upsert(ids, np.vstack([c.vector for c in chunks]))
-        for n, chunk in enumerate(chunks):
-            if terms is None:
-                self.keywords.upsert(chunk.chunk_id, chunk.text)
-            else:
-                self.keywords.upsert_terms(chunk.chunk_id, terms[n])
-            self.documents[chunk.chunk_id] = chunk.document_id
+        counted = terms if terms is not None else [term_counts(c.text) for c in chunks]
+        self.keywords.upsert_many(
+            [(c.chunk_id, t) for c, t in zip(chunks, counted, strict=True)],
+            [c.text for c in chunks],
+        )
+        self._apply_vectors(
+            np.array([c.chunk_id for c in chunks], dtype=np.int64),
+            np.array([c.document_id for c in chunks], dtype=np.int64),
+            np.vstack([c.vector for c in chunks]),
+        )
 
     def remove(self, chunk_ids: list[int]) -> int:
-        """Remove chunks from both indexes; answers how many were present."""
+        """Remove chunks from both indexes (keywords committed); answers how many were present."""
         present = sorted({c for c in chunk_ids if c in self.documents})
-        self.vectors.remove(np.array(present, dtype=np.int64))
-        for chunk_id in present:
-            self.keywords.remove(chunk_id)
-            del self.documents[chunk_id]
+        self.keywords.remove_many(present)
+        self._remove_vectors(present)
         return len(present)
 
     def log_upsert(self, chunks: Sequence[ChunkIn]) -> None:
@@ -135,7 +141,6 @@ class KbIndex:
             Upserted(
                 np.array([c.chunk_id for c in chunks], dtype=np.int64),
                 np.array([c.document_id for c in chunks], dtype=np.int64),
-                [c.text for c in chunks],
                 np.vstack([c.vector for c in chunks]).astype(np.float32),
             )
         )
@@ -159,10 +164,12 @@ class KbIndex:
             self.save()
 
     def save(self) -> None:
-        """Write a full snapshot, each file atomically, meta last as it names what is complete."""
+        """Write the dense snapshot, each file atomically, meta last as it names what is complete.
+
+        The keyword index needs nothing here: every change to it was committed when made.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         self.vectors.save(self.directory / VECTORS_FILE)
-        self.keywords.save(self.directory / KEYWORDS_FILE)
         journal = Journal(self.directory / _journal_name())
         meta = {
             "version": META_VERSION,
@@ -181,21 +188,11 @@ class KbIndex:
     def _replay(self) -> None:
         replayed = 0
         for entry in self.journal.replay():
+            # Tantivy already holds these changes: the journal is the dense half's only.
             if isinstance(entry, Removed):
-                self.remove([int(c) for c in entry.chunk_ids])
+                self._remove_vectors([int(c) for c in entry.chunk_ids if int(c) in self.documents])
             else:
-                self.upsert(
-                    [
-                        ChunkIn(chunk_id=int(c), document_id=int(d), text=text, vector=vector)
-                        for c, d, text, vector in zip(
-                            entry.chunk_ids,
-                            entry.document_ids,
-                            entry.texts,
-                            entry.vectors,
-                            strict=True,
-                        )
-                    ]
-                )
+                self._apply_vectors(entry.chunk_ids, entry.document_ids, entry.vectors)
             replayed += 1
         if replayed:
             logger.info("index %s: replayed %d journal records", self.directory, replayed)
@@ -208,21 +205,36 @@ class KbIndex:
                 stale.unlink(missing_ok=True)
 
     def _snapshot_size(self) -> int:
-        names = (VECTORS_FILE, KEYWORDS_FILE, META_FILE)
+        names = (VECTORS_FILE, META_FILE)
         return sum((self.directory / n).stat().st_size for n in names)
 
+    def _apply_vectors(
+        self, ids: NDArray[np.int64], documents: NDArray[np.int64], vectors: NDArray[np.float32]
+    ) -> None:
+        self.vectors.upsert(ids, vectors)
+        self.documents.update(zip(ids.tolist(), documents.tolist(), strict=True))
+
+    def _remove_vectors(self, present: list[int]) -> None:
+        self.vectors.remove(np.array(present, dtype=np.int64))
+        for chunk_id in present:
+            del self.documents[chunk_id]
+
     def _reconcile(self) -> None:
-        # A crash between the three atomic writes can leave one file a batch ahead of the others.
-        # Keep only chunks that every file knows; the journal or ingestion re-adds the rest.
-        vector_ids, keyword_ids = self.vectors.ids(), self.keywords.ids()
-        complete = vector_ids & keyword_ids & set(self.documents)
-        extra = (vector_ids | keyword_ids | set(self.documents)) - complete
+        # A crash can leave one side a batch ahead: Tantivy committed a change whose journal
+        # record was never written (unacknowledged), or the vectors file was renamed before
+        # meta.json. Keep only chunks that every part knows; ingestion re-sends the rest.
+        vector_ids, documents = self.vectors.ids(), set(self.documents)
+        # One batch either adds ids or removes them, so equal counts mean equal id sets.
+        same_count = self.keywords.count == len(documents)
+        keyword_ids = documents if same_count else self.keywords.ids()
+        complete = vector_ids & keyword_ids & documents
+        extra = (vector_ids | keyword_ids | documents) - complete
         if not extra:
             return
         logger.warning(
-            "index %s: dropping %d chunks not present in every file", self.directory, len(extra)
+            "index %s: dropping %d chunks not present in every part", self.directory, len(extra)
         )
         self.vectors.remove(np.array(sorted(extra & vector_ids), dtype=np.int64))
+        self.keywords.remove_many(extra & keyword_ids)
         for chunk_id in extra:
-            self.keywords.remove(chunk_id)
             self.documents.pop(chunk_id, None)

@@ -1,38 +1,35 @@
-"""Keyword index: BM25 over jieba tokens, with Traditional Chinese folded into Simplified.
+"""Keyword index: Tantivy's BM25 over our own analysis (jieba tokens, Traditional folded).
 
-Why our own inverted index: chunks arrive one document at a time and are deleted one document at
-a time, so the index must change in place. The maintained BM25 libraries on PyPI (``bm25s``,
-``rank-bm25``) precompute scores for a fixed corpus when they are built and offer no way to add
-or remove a document without re-indexing everything (bm25s issues #5, #22 and #98 say so). Here
-the postings hold raw term frequencies and BM25 is computed at query time from the postings of
-the query's terms only, so an add or a delete touches just that chunk's terms.
-
-Each chunk gets a dense slot number; postings map slot -> tf in dicts (cheap to change one
-chunk), and a query scores with numpy arrays built from a posting the first time it is read
-after a change, so a common term's 80k postings cost one vectorised pass, not a Python loop.
+Tantivy owns the postings, segments, deletes, commits and scoring; zhiku owns the analysis:
+OpenCC folds Traditional Chinese into Simplified, the text is lowercased and jieba cuts it in
+search mode. The tokens are indexed as one whitespace-joined string under Tantivy's
+``whitespace`` tokenizer and queried as exact terms, so the index and the query see the same
+words. Each chunk's text is kept beside its terms (stored, not indexed) for the rerankers, so
+it is replaced and deleted with them. Every change is one Tantivy commit before the call
+returns: the commit is the durability point of the keyword half of an index (see
+docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import logging
-import math
+import shutil
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import jieba
-import numpy as np
-from numpy.typing import NDArray
+import tantivy
 from opencc import OpenCC
-
-from retriever.persist import atomic_write_json, read_json
 
 logger = logging.getLogger(__name__)
 
-K1 = 1.5
-B = 0.75
-FORMAT_VERSION = 1
+CHUNK_ID = "chunk_id"
+TERMS = "terms"
+TEXT = "text"
+# Per batch writer: Tantivy's floor is 15 MB per indexing thread; one thread per knowledge base.
+WRITER_HEAP_BYTES = 32_000_000
 
 # jieba announces its dictionary loading on its own stderr handler; our logs say enough.
 jieba.setLogLevel(logging.WARNING)
@@ -50,10 +47,21 @@ def warm_up() -> None:
     _t2s()
 
 
+def fold(text: str) -> str:
+    """The text as every keyword index analyses it: Traditional folded to Simplified, lowercase."""
+    return _t2s().convert(text).lower()
+
+
 def tokenize(text: str) -> list[str]:
-    """Search-mode jieba tokens of the Simplified, lowercased text, without punctuation/space."""
-    simplified = _t2s().convert(text).lower()
-    return [tok for tok in jieba.cut_for_search(simplified) if any(ch.isalnum() for ch in tok)]
+    """Search-mode jieba tokens of the folded text (see :func:`fold`), without punctuation/space."""
+    simplified = fold(text)
+    # split(): a token never holds whitespace, so joining with spaces and splitting is lossless.
+    return [
+        part
+        for tok in jieba.cut_for_search(simplified)
+        for part in tok.split()
+        if any(ch.isalnum() for ch in part)
+    ]
 
 
 def term_counts(text: str) -> dict[str, int]:
@@ -61,128 +69,158 @@ def term_counts(text: str) -> dict[str, int]:
     return dict(Counter(tokenize(text)))
 
 
-class KeywordIndex:
-    """An in-memory inverted index (term -> {slot: tf}) updated one chunk at a time."""
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_integer_field(CHUNK_ID, stored=False, indexed=True, fast=True)
+    builder.add_text_field(TERMS, tokenizer_name="whitespace", index_option="freq")
+    builder.add_bytes_field(TEXT, stored=True)
+    return builder.build()
 
-    def __init__(self) -> None:
-        self._postings: dict[str, dict[int, int]] = {}
-        self._arrays: dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
-        self._doc_terms: dict[int, dict[str, int]] = {}
-        self._slot: dict[int, int] = {}
-        self._free: list[int] = []
-        self._chunk_of = np.zeros(0, dtype=np.int64)
-        self._doc_len = np.zeros(0, dtype=np.float64)
-        self._total_len = 0
+
+def _joined(terms: dict[str, int]) -> str:
+    # Term order does not matter: the field keeps frequencies, not positions.
+    return " ".join(term for term, tf in terms.items() for _ in range(tf))
+
+
+def _chunk_ids(searcher: tantivy.Searcher, addresses: list[tantivy.DocAddress]) -> list[int]:
+    """The chunk ids of hits, read from the fast field rather than stored documents."""
+    values = searcher.fast_field_values(CHUNK_ID, addresses)
+    if any(not isinstance(v, int) for v in values):
+        raise ValueError("keyword index: a document without a chunk id")
+    return [int(v) for v in values if isinstance(v, int)]
+
+
+class KeywordIndex:
+    """A Tantivy index of chunk ids and their terms, in ``path`` (None: in memory)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._schema = _schema()
+        self._index = tantivy.Index(self._schema, path=None if path is None else str(path))
+
+    @classmethod
+    def create(cls, path: Path) -> KeywordIndex:
+        """A new empty index in ``path``, replacing whatever was there."""
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return cls(path)
+
+    @classmethod
+    def open(cls, path: Path) -> KeywordIndex:
+        """The index committed in ``path``; ValueError when there is none."""
+        if not tantivy.Index.exists(str(path)):
+            raise ValueError(f"{path}: no keyword index")
+        return cls(path)
 
     @property
     def count(self) -> int:
-        return len(self._doc_terms)
+        return int(self._index.searcher().num_docs)
 
     def ids(self) -> set[int]:
         """Every chunk id in the index."""
-        return set(self._doc_terms)
+        searcher = self._index.searcher()
+        n = searcher.num_docs
+        if n == 0:
+            return set()
+        hits = searcher.search(tantivy.Query.all_query(), limit=n, count=False).hits
+        return set(_chunk_ids(searcher, [addr for _, addr in hits]))
 
     def upsert(self, chunk_id: int, text: str) -> None:
-        """Index ``text`` under ``chunk_id``, replacing what that id held before."""
-        self.upsert_terms(chunk_id, term_counts(text))
+        """Index ``text`` under ``chunk_id``, replacing what that id held before, and commit."""
+        self.upsert_many([(chunk_id, term_counts(text))], [text])
 
     def upsert_terms(self, chunk_id: int, terms: dict[str, int]) -> None:
-        """Index already counted terms (see :func:`term_counts`) under ``chunk_id``."""
-        self.remove(chunk_id)
-        slot = self._free.pop() if self._free else self._new_slot()
-        self._slot[chunk_id] = slot
-        self._doc_terms[chunk_id] = terms
-        length = sum(terms.values())
-        self._chunk_of[slot] = chunk_id
-        self._doc_len[slot] = length
-        self._total_len += length
-        for term, tf in terms.items():
-            self._postings.setdefault(term, {})[slot] = tf
-            self._arrays.pop(term, None)
+        """Index already counted terms (see :func:`term_counts`) under ``chunk_id``, and commit."""
+        self.upsert_many([(chunk_id, terms)])
+
+    def upsert_many(
+        self, items: Sequence[tuple[int, dict[str, int]]], texts: Sequence[str] | None = None
+    ) -> None:
+        """Index (chunk id, term counts) pairs and their texts, replacing the ids'; one commit."""
+        if not items:
+            return
+        if texts is not None and len(texts) != len(items):
+            raise ValueError(f"{len(texts)} texts for {len(items)} chunks")
+        writer = self._writer()
+        for n, (chunk_id, terms) in enumerate(items):
+            # A delete applies only to documents added before it, so the new one survives.
+            writer.delete_documents_by_term(CHUNK_ID, int(chunk_id))
+            doc = tantivy.Document()
+            doc.add_integer(CHUNK_ID, int(chunk_id))
+            doc.add_text(TERMS, _joined(terms))
+            if texts is not None:
+                doc.add_bytes(TEXT, texts[n].encode("utf-8"))
+            writer.add_document(doc)
+        self._commit(writer)
 
     def remove(self, chunk_id: int) -> bool:
-        """Drop a chunk; answers whether it was present."""
-        terms = self._doc_terms.pop(chunk_id, None)
-        if terms is None:
-            return False
-        slot = self._slot.pop(chunk_id)
-        for term in terms:
-            posting = self._postings[term]
-            del posting[slot]
-            if not posting:
-                del self._postings[term]
-            self._arrays.pop(term, None)
-        self._total_len -= int(self._doc_len[slot])
-        self._doc_len[slot] = 0.0
-        self._free.append(slot)
-        return True
+        """Drop a chunk and commit; answers whether it was present."""
+        return self.remove_many([chunk_id]) == 1
+
+    def remove_many(self, chunk_ids: Iterable[int]) -> int:
+        """Drop chunks in one commit; answers how many were present."""
+        wanted = sorted({int(c) for c in chunk_ids})
+        if not wanted:
+            return 0
+        present = self._present(wanted)
+        if present:
+            writer = self._writer()
+            for chunk_id in present:
+                writer.delete_documents_by_term(CHUNK_ID, chunk_id)
+            self._commit(writer)
+        return len(present)
+
+    def texts(self, chunk_ids: Sequence[int]) -> dict[int, str]:
+        """The stored texts of the given chunks that are in the index."""
+        wanted = sorted({int(c) for c in chunk_ids})
+        if not wanted:
+            return {}
+        searcher = self._index.searcher()
+        query = tantivy.Query.term_set_query(self._schema, CHUNK_ID, wanted)
+        addresses = [a for _, a in searcher.search(query, limit=len(wanted), count=False).hits]
+        found = {}
+        for chunk_id, address in zip(_chunk_ids(searcher, addresses), addresses, strict=True):
+            stored = searcher.doc(address).get_first(TEXT)
+            if isinstance(stored, bytes):
+                found[chunk_id] = stored.decode("utf-8")
+        return found
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """The ``k`` best chunks for ``query`` by BM25 (k1=1.5, b=0.75), best first."""
-        n_docs = self.count
-        if n_docs == 0 or k < 1:
+        """The ``k`` best chunks for ``query`` by Tantivy's BM25, best first."""
+        terms = tokenize(query)
+        if not terms or k < 1:
             return []
-        avg_len = self._total_len / n_docs or 1.0
-        scores = np.zeros(len(self._doc_len), dtype=np.float64)
-        for term, q_tf in Counter(tokenize(query)).items():
-            if term not in self._postings:
-                continue
-            slots, tfs = self._posting_arrays(term)
-            df = len(slots)
-            # The "+1" form of idf stays positive even for a term found in most chunks.
-            idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
-            norm = K1 * (1.0 - B + B * self._doc_len[slots] / avg_len)
-            # Same operation order as the scalar formula, so scores match it bit for bit.
-            scores[slots] += q_tf * idf * tfs * (K1 + 1.0) / (tfs + norm)
-        return self._top(scores, k)
+        # A term repeated in the query counts once per occurrence, as a query term frequency.
+        clauses = [
+            (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, TERMS, t, "freq"))
+            for t in terms
+        ]
+        searcher = self._index.searcher()
+        if searcher.num_docs == 0:
+            return []
+        hits = searcher.search(tantivy.Query.boolean_query(clauses), limit=k, count=False).hits
+        ids = _chunk_ids(searcher, [addr for _, addr in hits])
+        ranked = [(cid, float(score)) for (score, _), cid in zip(hits, ids, strict=True)]
+        return sorted(ranked, key=lambda hit: (-hit[1], hit[0]))
 
-    def save(self, path: Path) -> None:
-        """Persist atomically as JSON: per chunk its term frequencies; postings are derived."""
-        docs = {str(cid): terms for cid, terms in self._doc_terms.items()}
-        atomic_write_json(path, {"version": FORMAT_VERSION, "docs": docs})
+    def _present(self, chunk_ids: list[int]) -> list[int]:
+        # A search, not doc_freq: Tantivy's document frequencies still count deleted documents.
+        searcher = self._index.searcher()
+        query = tantivy.Query.term_set_query(self._schema, CHUNK_ID, chunk_ids)
+        hits = searcher.search(query, limit=len(chunk_ids), count=False).hits
+        return sorted(_chunk_ids(searcher, [addr for _, addr in hits]))
 
-    @classmethod
-    def load(cls, path: Path) -> KeywordIndex:
-        """Read an index written by :meth:`save` and rebuild its postings."""
-        payload: dict[str, Any] = read_json(path)
-        if payload.get("version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: unknown keyword index version {payload.get('version')!r}")
-        index = cls()
-        docs: dict[str, dict[str, Any]] = payload["docs"]
-        index._reserve(len(docs))
-        for cid, terms in docs.items():
-            index.upsert_terms(int(cid), {str(t): int(n) for t, n in terms.items()})
-        return index
+    def _writer(self) -> tantivy.IndexWriter:
+        # A writer per batch rather than one held open: Tantivy allows one writer per directory
+        # and holds its lock for the writer's life, which would shut out a second process.
+        return self._index.writer(heap_size=WRITER_HEAP_BYTES, num_threads=1)
 
-    def _posting_arrays(self, term: str) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-        cached = self._arrays.get(term)
-        if cached is None:
-            posting = self._postings[term]
-            slots = np.fromiter(posting.keys(), dtype=np.int64, count=len(posting))
-            tfs = np.fromiter(posting.values(), dtype=np.float64, count=len(posting))
-            cached = self._arrays[term] = (slots, tfs)
-        return cached
-
-    def _top(self, scores: NDArray[np.float64], k: int) -> list[tuple[int, float]]:
-        # Every matched chunk scores > 0 (idf > 0, tf >= 1); free slots stay at 0.
-        matched = np.flatnonzero(scores > 0.0)
-        if len(matched) > k:
-            # Keep every chunk tied with the k-th score so the id tie-break below stays exact.
-            kth = np.partition(scores[matched], len(matched) - k)[len(matched) - k]
-            matched = matched[scores[matched] >= kth]
-        chunk_ids = self._chunk_of[matched]
-        order = np.lexsort((chunk_ids, -scores[matched]))[:k]
-        return [(int(chunk_ids[i]), float(scores[matched[i]])) for i in order]
-
-    def _new_slot(self) -> int:
-        slot = len(self._slot) + len(self._free)
-        if slot >= len(self._doc_len):
-            self._reserve(max(1024, 2 * len(self._doc_len)))
-        return slot
-
-    def _reserve(self, capacity: int) -> None:
-        if capacity <= len(self._doc_len):
-            return
-        extra = capacity - len(self._doc_len)
-        self._chunk_of = np.concatenate([self._chunk_of, np.zeros(extra, dtype=np.int64)])
-        self._doc_len = np.concatenate([self._doc_len, np.zeros(extra, dtype=np.float64)])
+    def _commit(self, writer: tantivy.IndexWriter) -> None:
+        try:
+            writer.commit()
+        except BaseException:
+            writer.rollback()
+            raise
+        finally:
+            writer.wait_merging_threads()
+        self._index.reload()

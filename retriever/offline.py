@@ -18,7 +18,6 @@ from retriever.fusion import reciprocal_rank_fusion
 from retriever.kb_index import KbIndex
 from retriever.keyword_index import KeywordIndex, term_counts
 from retriever.rerank import Reranker, ScoreFusionReranker, create_reranker
-from retriever.store import ChunkTexts
 from retriever.vector_index import AnnConfig
 from services.common.chunks import ScoredChunk
 from services.common.settings import RetrievalSettings
@@ -88,15 +87,14 @@ def ann_config(retrieval: RetrievalSettings) -> AnnConfig:
 class SavedIndex:
     """One knowledge base's index as the retriever saved it, read in this process."""
 
-    def __init__(self, index: KbIndex, directory: Path) -> None:
+    def __init__(self, index: KbIndex) -> None:
         self._index = index
-        self._texts = ChunkTexts(directory)
 
     @classmethod
     def load(cls, directory: Path) -> SavedIndex | None:
         """The index saved in ``directory`` (journal replayed); None when none was saved."""
         index = KbIndex.load(directory)
-        return None if index is None else cls(index, directory)
+        return None if index is None else cls(index)
 
     def dense(self, vector: NDArray[np.float32], k: int) -> Ranking:
         """The ``k`` chunks nearest to ``vector`` by cosine."""
@@ -116,4 +114,4 @@ class SavedIndex:
 
     def texts(self, chunk_ids: Sequence[int]) -> dict[int, str]:
         """The stored texts of the given chunks."""
-        return self._texts.get(chunk_ids)
+        return self._index.keywords.texts(chunk_ids)

@@ -1,7 +1,7 @@
 """Optional second stage: rescore the fused candidates of a search, then cut to ``top_k``.
 
 Rerankers take the first-stage hits with their scores and, where they need them, the hits' texts
-(kept beside each index: ``retriever.store.ChunkTexts``). Four kinds:
+(stored in the keyword index beside their terms: ``IndexStore.texts``). Four kinds:
 
 - ``fusion`` (default): BM25 and cosine of the candidates added as scores; no text, no model.
 - ``lexical``: coverage of the query's terms and character bigrams; cheap, no model.

@@ -7,11 +7,9 @@ import logging
 import numpy as np
 from numpy.typing import NDArray
 
-from retriever.fusion import reciprocal_rank_fusion
-from retriever.kb_index import KbIndex
+from retriever.backend import ChunkIndex
 from retriever.keyword_index import term_counts
 from retriever.rerank import get_reranker
-from retriever.store import IndexStore
 from services.common.chunks import ScoredChunk
 from services.common.embedding import Embedder, EmbeddingSpace, require_same_embedding
 from services.common.errors import NotReadyError, ValidationFailedError
@@ -37,7 +35,7 @@ def unit_vector(vector: NDArray[np.float32], dim: int, chunk_id: int) -> NDArray
 
 
 def add_chunks(
-    store: IndexStore, embedder: Embedder, kb_id: int, req: IndexAddRequest
+    store: ChunkIndex, embedder: Embedder, kb_id: int, req: IndexAddRequest
 ) -> tuple[int, int]:
     """Upsert the request's chunks into the index of ``kb_id``; answers (written, total)."""
     require_same_embedding(
@@ -53,13 +51,11 @@ def add_chunks(
     # Tokenised here, before the index lock, so searches are not held up by it.
     terms = [term_counts(c.text) for c in chunks]
     total = store.upsert(kb_id, req.embedding_model, req.dim, chunks, terms)
-    # Rerankers read the hits' texts; the indexes themselves keep only terms and vectors.
-    store.texts(kb_id).put((c.chunk_id, c.text) for c in chunks)
     return len(chunks), total
 
 
 def search(
-    store: IndexStore,
+    store: ChunkIndex,
     embedder: Embedder | None,
     req: RetrieverSearchRequest,
     retrieval: RetrievalSettings | None = None,
@@ -74,72 +70,29 @@ def search(
         return candidates[: req.top_k]
     reranker = get_reranker(retrieval or RetrievalSettings())
     ids = [hit.chunk_id for hit in candidates]
-    texts = store.texts(req.kb_id).get(ids) if reranker.needs_text else {}
+    texts = store.texts(req.kb_id, ids) if reranker.needs_text else {}
     order = reranker.rerank(req.query, candidates, texts)
     by_id = {hit.chunk_id: hit for hit in candidates}
     return [by_id[cid] for cid in order[: req.top_k]]
 
 
 def _search(
-    store: IndexStore, embedder: Embedder | None, req: RetrieverSearchRequest
+    store: ChunkIndex, embedder: Embedder | None, req: RetrieverSearchRequest
 ) -> list[ScoredChunk]:
-    with store.read(req.kb_id) as kb:
-        if kb is None or kb.count == 0:
-            return []
-        require_same_embedding(
-            EmbeddingSpace(f"knowledge base {req.kb_id}", kb.embedding_model),
-            EmbeddingSpace("the search", req.embedding_model),
-        )
-        if req.mode == "keyword":
-            return _rank_keyword(kb, req)
+    stats = store.stats(req.kb_id)
+    if stats.embedding_model is None or stats.count == 0:
+        return []
+    require_same_embedding(
+        EmbeddingSpace(f"knowledge base {req.kb_id}", stats.embedding_model),
+        EmbeddingSpace("the search", req.embedding_model),
+    )
+    if req.mode == "keyword":
+        return store.search(req, None)
     if embedder is None:
         raise NotReadyError("the embedding model is still loading")
     require_same_embedding(
         EmbeddingSpace("the search", req.embedding_model),
         EmbeddingSpace.of(embedder, "the retriever"),
     )
-    # Embedding is the slow part; do it outside the lock so writers are not held up.
-    query_vector = embedder.embed([req.query])[0]
-    with store.read(req.kb_id) as kb:
-        if kb is None:  # dropped while the query was being embedded
-            return []
-        if req.mode == "dense":
-            return _rank_dense(kb, req, query_vector)
-        return _rank_hybrid(kb, req, query_vector)
-
-
-def _rank_keyword(kb: KbIndex, req: RetrieverSearchRequest) -> list[ScoredChunk]:
-    return [_hit(kb, cid, s, None, s) for cid, s in kb.keywords.search(req.query, req.top_k)]
-
-
-def _rank_dense(
-    kb: KbIndex, req: RetrieverSearchRequest, query_vector: NDArray[np.float32]
-) -> list[ScoredChunk]:
-    return [_hit(kb, cid, s, s, None) for cid, s in kb.vectors.search(query_vector, req.top_k)]
-
-
-def _rank_hybrid(
-    kb: KbIndex, req: RetrieverSearchRequest, query_vector: NDArray[np.float32]
-) -> list[ScoredChunk]:
-    depth = max(req.top_k * 4, 20)
-    dense_scores = dict(kb.vectors.search(query_vector, depth))
-    keyword_scores = dict(kb.keywords.search(req.query, depth))
-    fused = reciprocal_rank_fusion([list(dense_scores), list(keyword_scores)])[: req.top_k]
-    # Chunks found only by keywords still get their cosine, so callers can apply one threshold.
-    missing = [cid for cid, _ in fused if cid not in dense_scores]
-    dense_scores.update(kb.vectors.similarity(query_vector, missing))
-    return [
-        _hit(kb, cid, score, dense_scores.get(cid), keyword_scores.get(cid)) for cid, score in fused
-    ]
-
-
-def _hit(
-    kb: KbIndex, chunk_id: int, score: float, dense: float | None, keyword: float | None
-) -> ScoredChunk:
-    return ScoredChunk(
-        chunk_id=chunk_id,
-        document_id=kb.documents[chunk_id],
-        score=score,
-        dense_score=dense,
-        keyword_score=keyword,
-    )
+    # Embedding is the slow part; the index is not held meanwhile, so writers are not held up.
+    return store.search(req, embedder.embed([req.query])[0])

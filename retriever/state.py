@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from retriever.store import IndexStore
+from retriever.backend import ChunkIndex
 from services.common.embedding import Embedder
 from services.common.errors import NotReadyError
 from services.common.settings import Settings
@@ -18,7 +18,7 @@ class RetrieverState:
     """Settings, the index registry and the embedder once it has loaded."""
 
     settings: Settings
-    store: IndexStore
+    store: ChunkIndex
     embedder: Embedder | None = None
     load_error: str | None = None
 
@@ -37,7 +37,7 @@ def get_state(request: Request) -> RetrieverState:
     return state
 
 
-def get_store(request: Request) -> IndexStore:
+def get_store(request: Request) -> ChunkIndex:
     """The app's index registry."""
     return get_state(request).store
 
@@ -48,5 +48,5 @@ def get_embedder(request: Request) -> Embedder:
 
 
 StateDep = Annotated[RetrieverState, Depends(get_state)]
-StoreDep = Annotated[IndexStore, Depends(get_store)]
+StoreDep = Annotated[ChunkIndex, Depends(get_store)]
 EmbedderDep = Annotated[Embedder, Depends(get_embedder)]

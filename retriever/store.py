@@ -1,7 +1,6 @@
 """Registry of per-knowledge-base indexes: lazy loading, one lock per base, journaled writes.
 
-Beside each index, ``texts.sqlite`` keeps the chunks' texts for the rerankers (the indexes keep
-only terms and vectors); it is written as chunks are added and goes with the index directory.
+The chunks' texts, which the rerankers read, are stored in the keyword index beside their terms.
 An index that cannot be read is moved aside and flagged in ``rebuild-needed/`` until the
 ingestion worker has rebuilt it from the database: the flag outlives a restart of the retriever.
 """
@@ -10,54 +9,27 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 from retriever.kb_index import KbIndex
+from retriever.ranking import rank
 from retriever.vector_index import AnnConfig
-from services.common.chunks import ChunkIn
+from services.common.chunks import ChunkIn, ScoredChunk
 from services.common.embedding import EmbeddingSpace, require_same_embedding
 from services.common.errors import ZhikuError
-from services.common.retriever_schemas import IndexStats
+from services.common.retriever_schemas import IndexStats, RetrieverSearchRequest
 from services.common.settings import RetrievalSettings
 
 logger = logging.getLogger(__name__)
 
-TEXTS_FILE = "texts.sqlite"
 REBUILD_DIR = "rebuild-needed"  # one empty file per knowledge base, named by its id
-
-
-class ChunkTexts:
-    """Chunk id -> text of one knowledge base, in ``<index dir>/texts.sqlite``."""
-
-    def __init__(self, directory: Path) -> None:
-        self.path = directory / TEXTS_FILE
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30)
-        conn.execute("CREATE TABLE IF NOT EXISTS texts (chunk_id INTEGER PRIMARY KEY, text TEXT)")
-        return conn
-
-    def put(self, items: Iterable[tuple[int, str]]) -> None:
-        """Store (or replace) the texts of chunks."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as conn, conn:
-            conn.executemany("INSERT OR REPLACE INTO texts VALUES (?, ?)", list(items))
-
-    def get(self, chunk_ids: Sequence[int]) -> dict[int, str]:
-        """Texts of the given chunks that are stored."""
-        if not chunk_ids or not self.path.exists():
-            return {}
-        marks = ",".join("?" * len(chunk_ids))
-        with closing(self._connect()) as conn:
-            rows = conn.execute(
-                f"SELECT chunk_id, text FROM texts WHERE chunk_id IN ({marks})", list(chunk_ids)
-            ).fetchall()
-        return {int(cid): str(text) for cid, text in rows}
 
 
 class IndexStore:
@@ -80,9 +52,10 @@ class IndexStore:
         """Where the index of ``kb_id`` lives on disk."""
         return self._root / str(kb_id)
 
-    def texts(self, kb_id: int) -> ChunkTexts:
-        """The stored chunk texts of ``kb_id``, which the rerankers read."""
-        return ChunkTexts(self.directory(kb_id))
+    def texts(self, kb_id: int, chunk_ids: Sequence[int]) -> dict[int, str]:
+        """The stored texts of the given chunks of ``kb_id``, which the rerankers read."""
+        with self.read(kb_id) as kb:
+            return kb.keywords.texts(chunk_ids) if kb is not None else {}
 
     @contextmanager
     def read(self, kb_id: int) -> Iterator[KbIndex | None]:
@@ -91,12 +64,22 @@ class IndexStore:
         with self._lock(kb_id):
             yield self._get(kb_id)
 
+    def search(
+        self, req: RetrieverSearchRequest, query_vector: NDArray[np.float32] | None
+    ) -> list[ScoredChunk]:
+        """The best ``req.top_k`` chunks of ``req.kb_id`` in ``req.mode`` (none if it is absent)."""
+        with self.read(req.kb_id) as kb:
+            return [] if kb is None or kb.count == 0 else rank(kb, req, query_vector)
+
     def stats(self, kb_id: int) -> IndexStats:
         """Count and embedding model of one index (nulls when it does not exist)."""
         with self.read(kb_id) as kb:
             if kb is None:
                 return IndexStats(count=0, embedding_model=None, dim=None)
             return IndexStats(count=kb.count, embedding_model=kb.embedding_model, dim=kb.dim)
+
+    def close(self) -> None:
+        """Nothing to release: every change is already on disk."""
 
     def check_all(self) -> list[int]:
         """Load every index on disk, moving unreadable ones aside; answers rebuild_needed()."""

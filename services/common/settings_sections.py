@@ -173,6 +173,14 @@ class RetrievalSettings(BaseModel):
     ann_lists_per_sqrt: float = Field(
         2.0, gt=0, le=64, description="IVF lists per square root of the vector count."
     )
+    backend: Literal["local", "milvus"] = Field(
+        "local",
+        description="Where indexes live: local (FAISS + Tantivy files under the data dir) or "
+        "milvus (a Milvus server or Milvus Lite file at milvus_uri; the retriever keeps no state).",
+    )
+    milvus_uri: str | None = Field(
+        None, description="Milvus server (http://milvus:19530) or Milvus Lite file (milvus)."
+    )
     journal_compact_fraction: float = Field(
         0.25,
         gt=0,
@@ -180,6 +188,12 @@ class RetrievalSettings(BaseModel):
         description="Rewrite an index snapshot once its change journal exceeds this fraction "
         "of the snapshot's size (and 1 MiB).",
     )
+
+    @model_validator(mode="after")
+    def _milvus_has_a_uri(self) -> RetrievalSettings:
+        if self.backend == "milvus" and not self.milvus_uri:
+            raise ValueError("retrieval backend milvus needs ZHIKU_RETRIEVAL__MILVUS_URI")
+        return self
 
 
 class ParsingSettings(BaseModel):

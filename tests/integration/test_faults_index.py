@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retriever.kb_index import KEYWORDS_FILE, META_FILE, VECTORS_FILE, KbIndex
+from retriever.kb_index import KEYWORDS_DIR, META_FILE, VECTORS_FILE, KbIndex
 from retriever.persist import atomic_write_json, atomic_write_with, read_json
 from retriever.store import IndexStore
 from services.common.chunks import ChunkIn
@@ -87,13 +88,13 @@ def test_a_writer_killed_mid_save_never_leaves_a_torn_index(tmp_path: Path) -> N
 
 def test_a_corrupt_or_missing_index_file_is_moved_aside_and_served_empty(tmp_path: Path) -> None:
     for number, (name, damage) in enumerate(
-        [(VECTORS_FILE, b"not faiss"), (KEYWORDS_FILE, None), (META_FILE, b"{")], start=1
+        [(VECTORS_FILE, b"not faiss"), (KEYWORDS_DIR, None), (META_FILE, b"{")], start=1
     ):
         directory = tmp_path / str(number)
         index = KbIndex.create(directory, "test-model", 4)
         index.save()
         if damage is None:
-            (directory / name).unlink()
+            shutil.rmtree(directory / name)
         else:
             (directory / name).write_bytes(damage)
         store = IndexStore(tmp_path)

@@ -15,7 +15,7 @@ from retriever.rerank import (
     ScoreFusionReranker,
     create_reranker,
 )
-from retriever.store import ChunkTexts, IndexStore
+from retriever.store import IndexStore
 from services.common.chunks import ChunkIn, ScoredChunk
 from services.common.embedding import UseEmbedder
 from services.common.errors import NotReadyError
@@ -35,11 +35,20 @@ def hit(chunk_id: int, dense: float | None = None, keyword: float | None = None)
 
 
 def test_chunk_texts_round_trip_and_replace(tmp_path: Path) -> None:
-    texts = ChunkTexts(tmp_path / "7")
-    assert texts.get([1]) == {}  # nothing written yet
-    texts.put([(1, "one"), (2, "two")])
-    texts.put([(2, "deux")])
-    assert texts.get([1, 2, 3]) == {1: "one", 2: "deux"}
+    store = IndexStore(tmp_path)
+    assert store.texts(7, [1]) == {}  # nothing written yet
+    unit = np.array([1.0, 0.0], dtype=np.float32)
+    store.upsert(
+        7,
+        "m",
+        2,
+        [
+            ChunkIn(chunk_id=c, document_id=1, text=t, vector=unit)
+            for c, t in ((1, "one"), (2, "two"))
+        ],
+    )
+    store.upsert(7, "m", 2, [ChunkIn(chunk_id=2, document_id=1, text="deux", vector=unit)])
+    assert store.texts(7, [1, 2, 3]) == {1: "one", 2: "deux"}
 
 
 def test_lexical_scores_follow_coverage_of_the_query() -> None:
@@ -95,7 +104,7 @@ def test_search_with_rerank_reads_the_texts_written_at_indexing(tmp_path: Path) 
     ]
     request = IndexAddRequest(embedding_model=embedder.name, dim=embedder.dim, items=items)
     service.add_chunks(store, embedder, 5, request)
-    assert ChunkTexts(store.directory(5)).get([2]) == {2: FILTER}
+    assert store.texts(5, [2]) == {2: FILTER}
     query = RetrieverSearchRequest(
         kb_id=5, query="滤芯多久更换一次", top_k=3, rerank=True, embedding_model=embedder.name
     )

@@ -16,7 +16,6 @@ from retriever.offline import (
     offline_reranker,
     rerank_hits,
 )
-from retriever.store import ChunkTexts
 from services.common.chunks import ChunkIn
 from services.common.settings import RetrievalSettings
 
@@ -40,7 +39,6 @@ def test_a_saved_index_is_searched_fused_and_reranked(tmp_path: Path) -> None:
         [ChunkIn(chunk_id=c, document_id=10 * c, text=TEXTS[c], vector=vectors[c]) for c in TEXTS]
     )
     index.save()
-    ChunkTexts(tmp_path).put(TEXTS.items())
     saved = SavedIndex.load(tmp_path)
     assert saved is not None
     query = vec(0.2, 1, 0, 0)

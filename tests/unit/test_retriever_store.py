@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import threading
 from pathlib import Path
 
@@ -233,3 +234,27 @@ def test_an_index_moved_aside_is_flagged_until_marked_rebuilt(tmp_path: Path) ->
     again.drop(4)  # its directory is already aside: nothing to drop but the flag
     assert again.rebuild_needed() == []
     assert IndexStore(tmp_path).check_all() == []
+
+
+def test_texts_are_replaced_and_removed_with_their_chunks(
+    store: IndexStore, tmp_path: Path
+) -> None:
+    assert store.texts(7, [1, 2, 3, 99]) == {r.chunk_id: r.text for r in RECORDS}
+    store.upsert(7, MODEL, DIM, [chunk(2, 10, "熊猫吃竹子", vec(0, 1, 0, 0))])
+    assert store.remove(7, [1, 3, 99]) == (2, 1)
+    assert store.texts(7, [1, 2, 3]) == {2: "熊猫吃竹子"}
+    # Nothing else on disk holds a text: a reopened store reads the same, and no other file.
+    assert IndexStore(tmp_path).texts(7, [1, 2, 3]) == {2: "熊猫吃竹子"}
+    assert not list((tmp_path / "7").glob("*.sqlite"))
+    assert store.texts(8, [1]) == {}
+
+
+def test_an_index_from_before_tantivy_is_moved_aside_for_a_rebuild(tmp_path: Path) -> None:
+    (tmp_path / "6").mkdir()
+    meta = {"version": 2, "embedding_model": MODEL, "dim": DIM, "documents": {}}
+    (tmp_path / "6" / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    (tmp_path / "6" / "keywords.json").write_text('{"version": 1, "docs": {}}', encoding="utf-8")
+    store = IndexStore(tmp_path)
+    assert store.check_all() == [6]
+    assert store.upsert(6, MODEL, DIM, RECORDS) == 3
+    assert IndexStore(tmp_path).ids(6) == [1, 2, 3]
