@@ -29,6 +29,7 @@ from services.gateway.health import routes as health
 from services.gateway.keys import routes as keys
 from services.gateway.knowledge_bases import routes as knowledge_bases
 from services.gateway.limits import BodyLimitMiddleware, RateLimitMiddleware
+from services.gateway.mcp import routes as mcp
 from services.gateway.openai import routes as openai_compat
 from services.gateway.origins import OriginCheckMiddleware
 from services.gateway.search import routes as search
@@ -79,13 +80,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
     backend = create_backend(settings)
+    mcp_sessions = mcp.create_session_manager()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.zhiku = build_state(settings, backend)
         _check_exposure(app.state.zhiku)
         log_ready(settings, backend)
-        yield
+        async with mcp_sessions.run():
+            yield
         app.state.zhiku.slots.close()
         app.state.zhiku.retriever.close()
         app.state.zhiku.engine.dispose()
@@ -99,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (knowledge_bases, documents, search, chat, openai_compat, keys)
     for module in (*routers, conversations, feedback):
         app.include_router(module.router, dependencies=[Depends(authenticate)])
+    app.router.routes.append(mcp.route(mcp_sessions))  # checks the key itself
     return app
 
 

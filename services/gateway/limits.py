@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 JSON_BODY_LIMIT = 1 * 2**20
 # Multipart framing around the files; the files themselves are limited by max_request_mb.
 MULTIPART_SLACK = 1 * 2**20
-LIMITED_PREFIXES = ("/api/", "/v1/")
+LIMITED_PREFIXES = ("/api/", "/v1/", "/mcp")
 
 
 async def send_error(

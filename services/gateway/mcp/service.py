@@ -1,0 +1,90 @@
+"""The MCP tools answered by the gateway's own services, as the calling key sees them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from mcp.server.mcpserver import Context
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+
+from services.common.errors import ZhikuError
+from services.common.mcp_tools import KnowledgeTools, ToolFailure
+from services.common.schemas import (
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    ChunkPublic,
+    KnowledgeBasesPublic,
+    SearchMode,
+    SearchRequest,
+    SearchResponse,
+)
+from services.gateway.auth import Principal
+from services.gateway.chat import service as chat_service
+from services.gateway.knowledge_bases import service as kb_service
+from services.gateway.search import service as search_service
+from services.gateway.state import GatewayState
+
+# Where the endpoint leaves the authenticated caller in the request's scope state.
+PRINCIPAL_KEY = "zhiku_principal"
+
+
+class GatewayKnowledgeTools:
+    """The REST services behind the tools: same scopes, same answers, same refusals."""
+
+    def __init__(self, state: GatewayState, principal: Principal) -> None:
+        self.state = state
+        self.principal = principal
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        try:
+            with self.state.sessions() as session:
+                yield session
+        except ZhikuError as exc:
+            raise ToolFailure(exc.message, exc.error_type) from exc
+        except ValidationError as exc:
+            raise ToolFailure(str(exc), "validation_error") from exc
+
+    def list_knowledge_bases(self) -> KnowledgeBasesPublic:
+        with self._session() as session:
+            data = kb_service.list_kbs(session, self.principal)
+        return KnowledgeBasesPublic(data=data, count=len(data))
+
+    def search(
+        self, knowledge_base: str, query: str, top_k: int, mode: SearchMode | None
+    ) -> SearchResponse:
+        with self._session() as session:
+            body = SearchRequest(knowledge_base=knowledge_base, query=query, top_k=top_k, mode=mode)
+            return search_service.search(self.state, session, body, self.principal)
+
+    def ask(self, knowledge_base: str, question: str, top_k: int | None) -> ChatResponse:
+        with self._session() as session:
+            body = ChatRequest(
+                knowledge_base=knowledge_base,
+                messages=[ChatMessage(role="user", content=question)],
+                top_k=top_k,
+            )
+            reply = chat_service.chat(self.state, session, body, self.principal)
+        if not isinstance(reply, ChatResponse):  # only a streamed request answers with events
+            raise TypeError("a whole answer was asked for")
+        return reply
+
+    def get_chunk(self, knowledge_base: str, chunk_id: int) -> ChunkPublic:
+        with self._session() as session:
+            return kb_service.chunk(session, knowledge_base, chunk_id, self.principal)
+
+
+def tools_for(ctx: Context) -> KnowledgeTools:
+    """The tools for the key that sent this tool call (checked by the endpoint)."""
+    request = ctx.request_context.request
+    if not isinstance(request, Request):
+        raise ToolFailure("this server answers over HTTP only", "internal_error")
+    principal = getattr(request.state, PRINCIPAL_KEY, None)
+    if not isinstance(principal, Principal):
+        raise ToolFailure("the request carried no checked API key", "unauthorized")
+    state: GatewayState = request.app.state.zhiku
+    return GatewayKnowledgeTools(state, principal)
