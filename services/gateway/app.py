@@ -80,14 +80,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
     backend = create_backend(settings)
-    mcp_sessions = mcp.create_session_manager()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.zhiku = build_state(settings, backend)
         _check_exposure(app.state.zhiku)
         log_ready(settings, backend)
-        async with mcp_sessions.run():
+        async with mcp.serving(app):
             yield
         app.state.zhiku.slots.close()
         app.state.zhiku.retriever.close()
@@ -102,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (knowledge_bases, documents, search, chat, openai_compat, keys)
     for module in (*routers, conversations, feedback):
         app.include_router(module.router, dependencies=[Depends(authenticate)])
-    app.router.routes.append(mcp.route(mcp_sessions))  # checks the key itself
+    app.router.routes.append(mcp.route())  # checks the key itself
     return app
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.concurrency import run_in_threadpool
@@ -32,11 +36,17 @@ def create_session_manager() -> StreamableHTTPSessionManager:
     return server.session_manager
 
 
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[None]:
+    """The MCP sessions for one run of the app (a manager runs only once, so one per start)."""
+    manager = create_session_manager()
+    async with manager.run():
+        app.state.mcp_sessions = manager
+        yield
+
+
 class McpEndpoint:
     """Checks the bearer key like every API route, then hands the request to the MCP server."""
-
-    def __init__(self, manager: StreamableHTTPSessionManager) -> None:
-        self.manager = manager
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -48,8 +58,9 @@ class McpEndpoint:
             return
         # A state of its own per request: the tools read the caller from it.
         scope = {**scope, "state": {**scope.get("state", {}), PRINCIPAL_KEY: principal}}
-        await self.manager.handle_request(scope, receive, send)
+        manager: StreamableHTTPSessionManager = request.app.state.mcp_sessions
+        await manager.handle_request(scope, receive, send)
 
 
-def route(manager: StreamableHTTPSessionManager) -> Route:
-    return Route(MCP_PATH, endpoint=McpEndpoint(manager), methods=["GET", "POST", "DELETE"])
+def route() -> Route:
+    return Route(MCP_PATH, endpoint=McpEndpoint(), methods=["GET", "POST", "DELETE"])
