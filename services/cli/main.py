@@ -91,6 +91,15 @@ def ask(
         ask_question(_client(ctx), kb, question, stream=stream, top_k=top_k, verbose=verbose)
 
 
+@app.command()
+def mcp(ctx: typer.Context) -> None:
+    """Serve the knowledge bases as MCP tools on stdin/stdout (for Claude Desktop and other
+    MCP clients); every call goes to the gateway with --api-key / ZHIKU_API_KEY."""
+    from services.cli.mcp_cmd import serve_stdio  # the MCP SDK takes seconds to import
+
+    serve_stdio(_client(ctx))
+
+
 @kb_app.command("list")
 def kb_list(ctx: typer.Context) -> None:
     """List the knowledge bases."""

@@ -29,6 +29,7 @@ from services.gateway.health import routes as health
 from services.gateway.keys import routes as keys
 from services.gateway.knowledge_bases import routes as knowledge_bases
 from services.gateway.limits import BodyLimitMiddleware
+from services.gateway.mcp import routes as mcp
 from services.gateway.openai import routes as openai_compat
 from services.gateway.origins import OriginCheckMiddleware
 from services.gateway.search import routes as search
@@ -88,7 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.zhiku = build_state(settings, backend)
         _check_exposure(app.state.zhiku)
         log_ready(settings, backend)
-        yield
+        async with mcp.serving(app):
+            yield
         app.state.zhiku.slots.close()
         app.state.zhiku.retriever.close()
         app.state.zhiku.engine.dispose()
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (knowledge_bases, documents, search, chat, openai_compat, keys, users_routes)
     for module in (*routers, conversations, feedback):
         app.include_router(module.router, dependencies=[Depends(authenticate)])
+    app.router.routes.append(mcp.route())  # checks the key itself
     return app
 
 
