@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.client import ChatOptions, GatewayClient, GatewayError
-from services.common.schemas import SearchMode
+from services.common.answers import NOT_FOUND_EN, NOT_FOUND_ZH
+from services.common.schemas import SearchMode, SourcesEvent
 from services.evaluation.datasets import EvalSet, Question
 from services.evaluation.metrics import answer_scores, latency_ms
 
@@ -28,6 +29,9 @@ class AnswerResult:
     scores: dict[str, float]
     seconds: float
     error: str | None = None
+    sources_s: float | None = None  # when the sources event came (streamed replies)
+    first_token_s: float | None = None  # when the first answer text came
+    not_found: bool = False  # the reply is the not-found sentence
 
 
 def ask_all(
@@ -52,17 +56,30 @@ def ask_all(
 def ask_one(
     client: GatewayClient, kb: str, question: Question, language: str, options: ChatOptions
 ) -> AnswerResult:
-    """One question through POST /api/v1/chat, scored; a failed reply scores 0 and says why."""
+    """One question through the streamed POST /api/v1/chat, scored and timed as a reader sees it:
+    when the sources came, when the first answer text came and when the answer was whole.
+    A failed reply scores 0 and says why."""
     started = time.perf_counter()
+    answer, error = "", None
+    sources_s = first_token_s = None
     try:
-        reply = client.chat(kb, [{"role": "user", "content": question.text}], options=options)
-        answer, error = reply.answer, None
+        for event in client.chat_stream(kb, [{"role": "user", "content": question.text}], options):
+            now = time.perf_counter() - started
+            if isinstance(event, SourcesEvent):
+                sources_s = now
+            elif isinstance(event, str):
+                first_token_s = now if first_token_s is None else first_token_s
+            else:
+                answer = event.answer
     except GatewayError as err:  # a failed answer scores 0 and is counted, not hidden
         answer, error = "", f"{err.error_type}: {err.error}"
         logger.warning("question %s failed: %s", question.question_id, error)
     seconds = time.perf_counter() - started
     scores = answer_scores(answer, question.answers, language)
-    return AnswerResult(question, language, answer, scores, seconds, error)
+    not_found = answer.strip() in (NOT_FOUND_ZH, NOT_FOUND_EN)
+    return AnswerResult(
+        question, language, answer, scores, seconds, error, sources_s, first_token_s, not_found
+    )
 
 
 def _summary(results: Sequence[AnswerResult]) -> dict[str, Any]:
@@ -71,12 +88,19 @@ def _summary(results: Sequence[AnswerResult]) -> dict[str, Any]:
         key: (sum(r.scores[key] for r in results) / n if n else 0.0)
         for key in ("f1", "em", "contains")
     }
-    latency = latency_ms([r.seconds for r in results])
+
+    def seconds(values: Sequence[float | None]) -> dict[str, float]:
+        latency = latency_ms([v for v in values if v is not None])
+        return {key: value / 1000.0 for key, value in latency.items()}
+
     return {
         "questions": n,
         **mean,
         "errors": sum(r.error is not None for r in results),
-        "latency_s": {key: value / 1000.0 for key, value in latency.items()},
+        "not_found": sum(r.not_found for r in results) / n if n else 0.0,
+        "latency_s": seconds([r.seconds for r in results]),
+        "first_token_s": seconds([r.first_token_s for r in results]),
+        "sources_s": seconds([r.sources_s for r in results]),
     }
 
 
@@ -103,6 +127,9 @@ def score_answers(results: Sequence[AnswerResult], sets: Sequence[EvalSet]) -> d
                 "answer": r.answer,
                 **r.scores,
                 "seconds": round(r.seconds, 2),
+                "first_token_s": None if r.first_token_s is None else round(r.first_token_s, 2),
+                "sources_s": None if r.sources_s is None else round(r.sources_s, 2),
+                "not_found": r.not_found,
                 "error": r.error,
             }
             for r in results

@@ -114,9 +114,16 @@ def _skipped_sentence(sets: dict[str, dict[str, Any]]) -> str:
     return f" Malformed rows skipped (empty question, no answer or empty paragraph): {counts}."
 
 
+def _p(row: dict[str, Any], key: str, which: str) -> str:
+    """A latency percentile in seconds, '–' where the run did not measure it."""
+    value = row.get(key, {}).get(which)
+    return "–" if not value else f"{value:.1f}"
+
+
 def answer_markdown(report: dict[str, Any]) -> str:
     """Answer quality as Markdown: a row per set and one over every question."""
-    head = ["set", "questions", "skipped", "F1", "EM", "contains gold", "p50 s", "errors"]
+    head = ["set", "questions", "skipped", "F1", "EM", "contains gold", "not found",
+            "sources p50 s", "first token p50 / p95 s", "answer p50 / p95 s", "errors"]  # fmt: skip
     lines = [
         "# Answer quality (chat)",
         "",
@@ -126,7 +133,9 @@ def answer_markdown(report: dict[str, Any]) -> str:
         f"(seed {report['seed']}), the sets taking turns; Chinese sets "
         "scored with CMRC-style character F1/EM, English with SQuAD F1/EM; 'contains gold': the "
         "reply contains a gold answer after normalisation; 'skipped': malformed rows of the "
-        "dataset file (empty question, no answer or empty paragraph), left out.",
+        "dataset file (empty question, no answer or empty paragraph), left out; 'not found': "
+        "share of replies that are the not-found sentence; times are what a streaming reader "
+        "waits for: the sources event, the first answer text, the whole answer.",
         "",
     ]
     rows = [
@@ -135,7 +144,10 @@ def answer_markdown(report: dict[str, Any]) -> str:
             str(row["questions"]),
             str(row.get("skipped", 0)),
             *(f"{row[c]:.3f}" for c in ANSWER_COLUMNS),
-            f"{row['latency_s']['p50']:.1f}",
+            f"{row.get('not_found', 0.0):.3f}",
+            _p(row, "sources_s", "p50"),
+            f"{_p(row, 'first_token_s', 'p50')} / {_p(row, 'first_token_s', 'p95')}",
+            f"{_p(row, 'latency_s', 'p50')} / {_p(row, 'latency_s', 'p95')}",
             str(row["errors"]),
         ]
         for name, row in [*report["sets"].items(), ("all", report["overall"])]

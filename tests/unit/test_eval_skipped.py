@@ -105,3 +105,24 @@ def test_answer_reports_count_the_skipped_rows() -> None:
     console = Console(width=200, record=True)
     console.print(answer_table(report))
     assert "skipped" in console.export_text()
+
+
+def test_answer_reports_time_what_a_streaming_reader_waits_for() -> None:
+    evalset = load_squad(MALFORMED)
+    first, second = evalset.questions
+    found = {"f1": 1.0, "em": 1.0, "contains": 1.0}
+    missed = {"f1": 0.0, "em": 0.0, "contains": 0.0}
+    results = [
+        AnswerResult(first, "zh", first.answers[0], found, 4.0, None, 0.5, 2.0),
+        AnswerResult(second, "zh", "文档中没有找到相关答案。", missed, 1.0, None, 0.7, 0.9, True),
+    ]
+    summary = score_answers(results, [evalset])["overall"]
+    assert summary["not_found"] == 0.5
+    assert summary["sources_s"]["p50"] == pytest.approx(0.6)
+    assert summary["first_token_s"]["p50"] == pytest.approx(1.45)
+    assert summary["latency_s"]["p50"] == pytest.approx(2.5)
+    report = {"model": "m", "machine": "2 cores", "knowledge_base": "kb", "per_set": 2,
+              "seed": 0, "asked": 2, **score_answers(results, [evalset])}  # fmt: skip
+    text = answer_markdown(report)
+    assert "| not found | sources p50 s | first token p50 / p95 s |" in text
+    assert "| 0.500 | 0.6 | 1.4 / 1.9 | 2.5 / 3.9 |" in text
