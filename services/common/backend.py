@@ -23,6 +23,9 @@ from services.common.settings import Settings
 from services.common.slots import LocalSlotBackend, RedisSlotBackend, SlotBackend, slots_key
 from services.common.streams import RedisTokenStream, SqlTokenStream, TokenStream
 
+# How much longer than the ingestion job's hard limit a Redis message may stay unacknowledged.
+VISIBILITY_MARGIN_S = 600.0
+
 
 @dataclass(frozen=True)
 class Broker:
@@ -78,7 +81,10 @@ class RedisBackend(Backend):
         self.description = f"Redis {redact_url(url)}"
 
     def broker(self) -> Broker:
-        return Broker(self.url, {"visibility_timeout": 3600})
+        # A message not acknowledged this long goes to another worker: past the ingestion job's
+        # hard limit (acks come late), so a long job is never run twice at once.
+        visibility = int(self.settings.ingest_time_limit_s + VISIBILITY_MARGIN_S)
+        return Broker(self.url, {"visibility_timeout": visibility})
 
     def slot_store(self) -> SlotBackend:
         return RedisSlotBackend(self.client, slots_key(self.settings))

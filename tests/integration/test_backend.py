@@ -15,6 +15,7 @@ from services.common.rate_limits import LocalLimiter, RedisLimiter
 from services.common.settings import Settings
 from services.common.slots import LocalSlotBackend, RedisSlotBackend
 from services.common.streams import RedisTokenStream, SqlTokenStream
+from services.common.tasks import create_celery
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +29,22 @@ def test_redis_backend_shares_one_client(redis_url: str) -> None:
     assert isinstance(backend.slot_store(), RedisSlotBackend)
     assert isinstance(backend.limiter(5), RedisLimiter)
     assert backend.probe() == "ok"
+
+
+def test_a_job_running_past_an_hour_is_not_handed_to_a_second_worker(redis_url: str) -> None:
+    settings = Settings(
+        redis_url=redis_url, ingest_soft_time_limit_s=7000, ingest_time_limit_s=7200
+    )
+    app = create_celery(create_backend(settings))
+    visibility = app.conf.broker_transport_options["visibility_timeout"]
+    # Acks come late: the message must stay with its worker until the job's hard limit.
+    assert visibility > settings.ingest_time_limit_s
+    assert (
+        create_backend(Settings(redis_url=redis_url))
+        .broker()
+        .transport_options["visibility_timeout"]
+        > Settings().ingest_time_limit_s
+    )
 
 
 def test_embedded_backend_without_redis(tmp_path: Path) -> None:
