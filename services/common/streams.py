@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import redis
@@ -20,6 +21,8 @@ from services.common.generation_schemas import StreamEvent
 from services.common.models import StreamEventRow
 
 STREAM_TTL_S = 600
+# How often a database stream's writer sweeps rows older than STREAM_TTL_S.
+SWEEP_EVERY_S = 60.0
 
 
 class TokenStream(Protocol):
@@ -91,10 +94,22 @@ class SqlTokenStream:
     def __init__(self, factory: sessionmaker[Session], poll_s: float = 0.02) -> None:
         self._factory = factory
         self._poll_s = poll_s
+        self._swept_at = 0.0  # monotonic time of this writer's last sweep
 
     def publish(self, stream_id: str, event: StreamEvent) -> None:
         with self._factory.begin() as session:
             session.add(StreamEventRow(stream_id=stream_id, payload=event.model_dump_json()))
+        if time.monotonic() - self._swept_at > SWEEP_EVERY_S:
+            self.sweep()
+
+    def sweep(self, older_than_s: float = STREAM_TTL_S) -> int:
+        """Drop events and cancel markers older than ``older_than_s`` (as Redis expires its
+        streams): what a reader that went away left behind. Returns how many rows went."""
+        self._swept_at = time.monotonic()
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        with self._factory.begin() as session:
+            gone = session.execute(delete(StreamEventRow).where(StreamEventRow.created_at < cutoff))
+        return int(getattr(gone, "rowcount", 0) or 0)
 
     def cancel(self, stream_id: str) -> None:
         """A marker row under the stream's own id plus ``:cancel``; the unread events go."""

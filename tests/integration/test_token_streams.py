@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import select, update
 
 from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import GenerationTimeoutError
 from services.common.generation_schemas import StreamEvent
-from services.common.models import Base
+from services.common.models import Base, StreamEventRow
 from services.common.streams import RedisTokenStream, SqlTokenStream, TokenStream
 
 pytestmark = pytest.mark.integration
+HOUR = timedelta(hours=1)
 
 
 @pytest.fixture(params=["redis", "sql"])
@@ -83,3 +86,23 @@ def test_a_cancelled_stream_is_seen_cancelled_and_others_are_not(stream: TokenSt
     stream.cancel(stream_id)  # twice is harmless
     assert stream.cancelled(stream_id)
     assert not stream.cancelled(other)
+
+
+def test_database_rows_nobody_read_to_the_end_are_swept(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'zhiku.db'}")
+    Base.metadata.create_all(engine)
+    factory = make_sessionmaker(engine)
+    left, cancelled, live = (uuid.uuid4().hex for _ in range(3))
+    writer = SqlTokenStream(factory, poll_s=0.01)
+    writer.publish(left, _token("半"))  # a reader went away before the end
+    writer.cancel(cancelled)  # a reader that gave up leaves its marker
+    with factory.begin() as session:  # ...both an hour ago
+        session.execute(update(StreamEventRow).values(created_at=datetime.now(UTC) - HOUR))
+    # A new writer sweeps as it first publishes: the old rows go, the fresh one stays.
+    SqlTokenStream(factory, poll_s=0.01).publish(live, _token("新"))
+    with factory() as session:
+        kept = session.scalars(select(StreamEventRow.stream_id)).all()
+    assert kept == [live]
+    assert not writer.cancelled(cancelled)
+    assert writer.sweep() == 0  # nothing old is left
+    engine.dispose()
