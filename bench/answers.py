@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.answer_levers import lever_runs, levers_markdown, not_found_run, raw_prompt_reference
 from bench.report import RESULTS, machine_line
 from bench.retrieval_pool import FILES, KB
 from bench.suite import REPO, running_suite
@@ -55,10 +56,11 @@ def _write(args: argparse.Namespace, base: dict[str, Any], results: list[AnswerR
         **base,
         "asked": len(results),
         "seconds": round(time.monotonic() - started, 1),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         **score_answers(results, sets),
     }
     write_json(args.out / "answers.json", report)
-    (args.out / "answers.md").write_text(answer_markdown(report))
+    (args.out / "answers.md").write_text(answer_markdown(report) + levers_markdown(report))
 
 
 def _earlier(path: Path, sets: list[EvalSet]) -> tuple[list[AnswerResult], str | None]:
@@ -86,6 +88,21 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=5, help="Questions per set per turn.")
     parser.add_argument("--minutes", type=float, default=0, help="Stop after a block past this.")
     parser.add_argument("--resume", action="store_true", help="Keep the answers already in --out.")
+    parser.add_argument(
+        "--not-in-kb", type=int, default=17, help="Unanswerable questions per pair (0: none)."
+    )
+    parser.add_argument(
+        "--raw",
+        type=int,
+        default=4,
+        help="Questions for raw llama.cpp on the whole-passage prompt (0: none).",
+    )
+    parser.add_argument(
+        "--levers",
+        type=int,
+        default=4,
+        help="Questions per set answered with each lever off (0: none).",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -122,6 +139,21 @@ def main() -> None:
             if args.minutes and time.monotonic() - started > args.minutes * 60:
                 logger.warning("stopping after %.0f minutes (--minutes)", args.minutes)
                 break
+        by_name = {s.name: s for s in full}
+        if args.not_in_kb:
+            base["not_in_kb"] = not_found_run(client, by_name, args.not_in_kb, args.seed).summary()
+            _write(args, base, results, sets, started)
+        if args.raw:
+            model = Path(os.environ["ZHIKU_LLM__MODEL_PATH"])
+            questions = [s.questions[0] for s in sets][: args.raw]
+            base["raw_reference"] = raw_prompt_reference(model, client, KB, questions)
+            _write(args, base, results, sets, started)
+    if args.levers:
+        picked = {(s.name, q.question_id) for s in sets for q in s.questions[: args.levers]}
+        default = [r for r in results if (r.question.set_name, r.question.question_id) in picked]
+        subsample = [(r.question, r.language) for r in default]
+        base["levers"] = lever_runs(args.data_dir, KB, subsample, default)
+        _write(args, base, results, sets, started)
     logger.info("wrote %s", args.out / "answers.md")
 
 

@@ -10,7 +10,7 @@ import asyncio
 import base64
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -18,6 +18,7 @@ from typing import Any, cast
 import pytest
 import redis
 from sse_starlette.sse import SendTimeoutError
+from starlette.responses import Response
 from starlette.types import Message
 
 from services.common.generation_schemas import GenerationRequest, StreamEvent
@@ -28,6 +29,8 @@ from services.common.tasks import llm_queue
 from services.gateway.app import build_state
 from services.gateway.chat import pipeline, service, whole
 from services.gateway.chat.pipeline import ChatPipeline
+from services.gateway.openai import service as openai_service
+from services.gateway.openai.schemas import OpenAIChatRequest
 from services.gateway.state import GatewayState
 
 pytestmark = pytest.mark.integration
@@ -142,10 +145,17 @@ def test_a_stream_read_to_its_end_is_not_cancelled(state: GatewayState) -> None:
     assert state.slots.in_flight() == 0
 
 
+OPENAI_BODY = OpenAIChatRequest.model_validate(
+    {"model": "zhiku:kb", "messages": [{"role": "user", "content": "PP filter?"}]}
+)
+
+
+@pytest.mark.parametrize("api", ["chat", "openai"])
 def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(
-    state: GatewayState,
+    state: GatewayState, api: str
 ) -> None:
     sent: list[Message] = []
+    token_frame = b"event: token" if api == "chat" else b'"content":"Every "'
 
     async def receive() -> Message:
         await asyncio.Event().wait()  # the client never disconnects: it just reads nothing
@@ -153,11 +163,15 @@ def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(
 
     async def send(message: Message) -> None:
         sent.append(message)
-        if message["type"] == "http.response.body" and b"event: token" in message.get("body", b""):
+        if message["type"] == "http.response.body" and token_frame in message.get("body", b""):
             await asyncio.Event().wait()  # its receive window is full: the send never completes
 
     async def serve() -> GenerationRequest:
-        response = service.sse_response(state, _started(state).stream())
+        response: Response = (
+            service.sse_response(state, _started(state).stream())
+            if api == "chat"
+            else openai_service.streamed(state, OPENAI_BODY, _started(state))
+        )
         scope = {"type": "http", "asgi": {"spec_version": "2.4"}, "method": "POST"}
         served = asyncio.ensure_future(response(scope, receive, send))
         request, _headers = await asyncio.to_thread(_take_task, state)
@@ -172,14 +186,20 @@ def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(
     assert state.slots.in_flight() == 0
 
 
-def test_a_whole_answer_whose_client_left_is_cancelled(state: GatewayState) -> None:
+@pytest.mark.parametrize("api", ["chat", "openai"])
+def test_a_whole_answer_whose_client_left_is_cancelled(state: GatewayState, api: str) -> None:
     async def leave_after_the_first_token() -> tuple[GenerationRequest, object]:
         gone = asyncio.Event()
 
         async def disconnected() -> bool:
             return gone.is_set()
 
-        answering = asyncio.ensure_future(service.whole(state, _started(state), None, disconnected))
+        whole_answer: Coroutine[Any, Any, object] = (
+            service.whole(state, _started(state), None, disconnected)
+            if api == "chat"
+            else openai_service.whole(OPENAI_BODY, _started(state), disconnected)
+        )
+        answering = asyncio.ensure_future(whole_answer)
         request, _headers = await asyncio.to_thread(_take_task, state)
         state.streams.publish(request.stream_id, StreamEvent(kind="token", text="Every "))
         await asyncio.sleep(0.2)

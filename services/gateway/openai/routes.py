@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from services.gateway.auth import PrincipalDep
+from services.gateway.chat.routes import CLIENT_CLOSED
 from services.gateway.deps import SessionDep, StateDep
 from services.gateway.openai import service
 from services.gateway.openai.schemas import OpenAIChatRequest, OpenAIChatResponse, OpenAIModelList
@@ -19,10 +20,16 @@ def list_models(session: SessionDep, principal: PrincipalDep) -> OpenAIModelList
 
 
 @router.post("/chat/completions", response_model=OpenAIChatResponse)
-def chat_completions(
-    body: OpenAIChatRequest, state: StateDep, session: SessionDep, principal: PrincipalDep
-) -> OpenAIChatResponse | StreamingResponse:
-    reply = service.complete(state, session, body, principal)
-    if isinstance(reply, OpenAIChatResponse):
-        return reply
-    return StreamingResponse(reply, media_type="text/event-stream")
+async def chat_completions(
+    body: OpenAIChatRequest,
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> OpenAIChatResponse | Response:
+    pipeline = await run_in_threadpool(service.start, state, session, body, principal)
+    if body.stream:
+        return service.streamed(state, body, pipeline)
+    reply = await service.whole(body, pipeline, request.is_disconnected)
+    # None: the client is gone, and nobody reads this (499: nginx's "client closed request").
+    return reply if reply is not None else Response(status_code=CLIENT_CLOSED)
