@@ -49,7 +49,7 @@ test: $(VENV)/.dev ## lint, then every test (unit, integration, end to end, brow
 	$(PY) -m llm_worker.model_files --model qwen2.5-0.5b
 	$(VENV)/bin/pytest
 
-bench: $(VENV)/.dev $(VENV)/.run ## speed benchmarks against the raw engines (~20 min): bench/results/
+bench: $(VENV)/.dev $(VENV)/.run ## speed benchmarks against the raw engines, then the answer run (~2 h): bench/results/
 	$(PY) -m llm_worker.model_files --model qwen2.5-0.5b
 	$(PY) -m llm_worker.model_files
 	$(PY) -m bench

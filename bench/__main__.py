@@ -18,18 +18,21 @@ import time
 from pathlib import Path
 
 from bench.report import RESULTS, machine, machine_line
+from llm_worker.cpu_info import describe
 
 logger = logging.getLogger("bench")
 
-# Cheapest first, so a broken environment fails fast; the generation pair last but one, as the
-# footprint run loads the larger default model.
+# Cheapest first, so a broken environment fails fast; the answer run (default model, about an
+# hour and a half on 2 cores) last.
 BENCHMARKS = (
     "ingestion",
     "retrieval_scale",
     "langchain_baseline",
     "generation",
+    "openai_overhead",
     "load",
     "footprint",
+    "answers",
 )
 
 
@@ -48,6 +51,8 @@ def _summary(runs: list[dict[str, object]], out: Path) -> str:
         "",
         f"Machine: {machine_line()}. Produced by `make bench` (`python -m bench`); every pair is "
         "measured in the same run, one after the other, so read the ratios.",
+        "",
+        f"CPU and llama.cpp: {describe()}.",
         "",
         "| benchmark | seconds | result |",
         "|---|---|---|",

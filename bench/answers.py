@@ -1,6 +1,6 @@
 """Answer quality on a fixed sample: chat answers scored against the sets' gold answers.
 
-    ZHIKU_LLM__MODEL_PATH=data/models/qwen2.5-0.5b-q4_k_m.gguf python -m bench.answers --sample 200
+    python -m bench.answers [--sample 200] [--minutes M] [--levers 4] [--not-in-kb 17] [--raw 4]
 
 Starts the suite (embedded, free ports) on the same data directory as bench.retrieval_pool, so
 the pooled knowledge base is reused (paragraphs it lacks are uploaded first), asks the sampled
@@ -41,7 +41,7 @@ from services.evaluation import (
 )
 
 logger = logging.getLogger("bench.answers")
-DEFAULT_MODEL = REPO / "data" / "models" / "qwen2.5-0.5b-q4_k_m.gguf"
+DEFAULT_MODEL = REPO / "data" / "models" / "qwen2.5-1.5b-q4_k_m.gguf"  # the default model
 
 
 def _blocks(sets: list[EvalSet], size: int) -> list[tuple[EvalSet, list[Question]]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.suite import REPO
+from llm_worker import cpu_info
 
 RESULTS = REPO / "bench" / "results"
 
@@ -43,6 +44,8 @@ def machine() -> dict[str, Any]:
         "gpu": None,
         "os": platform.platform(),
         "python": platform.python_version(),
+        "cpu_features": cpu_info.cpu_features(),
+        "llama_kernels": cpu_info.llama_kernels(),
     }
 
 

@@ -11,6 +11,7 @@ from typing import Any, cast
 import llama_cpp
 from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
+from llm_worker import cpu_info
 from llm_worker.prefix import ChatRenderer, PrefixStates
 from services.common.errors import NotReadyError, ValidationFailedError
 from services.common.settings import LLMSettings
@@ -67,6 +68,7 @@ class LlamaGenerator:
             # than the live context does (a repeated question after other requests).
             self._llama.set_cache(llama_cpp.LlamaRAMCache(settings.prompt_cache_mb * 2**20))
         info = self.backend_info()
+        logger.info("%s", cpu_info.describe())
         logger.info(
             "loaded %s on %s: %s of %s layers offloaded, n_ctx=%s, threads=%s",
             model_path.name,
