@@ -51,7 +51,13 @@ class NotFoundRun:
             "not_found": sum(r.not_found for r in self.results) / n if n else 0.0,
             "answer_p50_s": round(median(times), 2) if times else None,
             "errors": sum(r.error is not None for r in self.results),
-        }
+            "samples": [
+                {"set": r.question.set_name, "id": r.question.question_id,
+                 "question": r.question.text, "answer": r.answer, "not_found": r.not_found,
+                 "seconds": round(r.seconds, 2), "error": r.error}
+                for r in self.results
+            ],
+        }  # fmt: skip
 
 
 def not_found_run(

@@ -74,7 +74,11 @@ def _earlier(path: Path, sets: list[EvalSet]) -> tuple[list[AnswerResult], str |
         found = by_id.get((row["set"], row["id"]))
         if found is not None and row["error"] is None:
             scores = {k: row[k] for k in ("f1", "em", "contains")}
-            kept.append(AnswerResult(found[0], found[1], row["answer"], scores, row["seconds"]))
+            kept.append(
+                AnswerResult(found[0], found[1], row["answer"], scores, row["seconds"],
+                             None, row.get("sources_s"), row.get("first_token_s"),
+                             row.get("not_found", False))
+            )  # fmt: skip
     logger.info("resuming with %d answers from %s", len(kept), path)
     return kept, earlier.get("machine")
 

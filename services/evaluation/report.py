@@ -114,10 +114,10 @@ def _skipped_sentence(sets: dict[str, dict[str, Any]]) -> str:
     return f" Malformed rows skipped (empty question, no answer or empty paragraph): {counts}."
 
 
-def _p(row: dict[str, Any], key: str, which: str) -> str:
+def _p(row: dict[str, Any], key: str, which: str, digits: int = 1) -> str:
     """A latency percentile in seconds, '–' where the run did not measure it."""
     value = row.get(key, {}).get(which)
-    return "–" if not value else f"{value:.1f}"
+    return "–" if not value else f"{value:.{digits}f}"
 
 
 def answer_markdown(report: dict[str, Any]) -> str:
@@ -145,7 +145,7 @@ def answer_markdown(report: dict[str, Any]) -> str:
             str(row.get("skipped", 0)),
             *(f"{row[c]:.3f}" for c in ANSWER_COLUMNS),
             f"{row.get('not_found', 0.0):.3f}",
-            _p(row, "sources_s", "p50"),
+            _p(row, "sources_s", "p50", digits=2),
             f"{_p(row, 'first_token_s', 'p50')} / {_p(row, 'first_token_s', 'p95')}",
             f"{_p(row, 'latency_s', 'p50')} / {_p(row, 'latency_s', 'p95')}",
             str(row["errors"]),

@@ -125,4 +125,4 @@ def test_answer_reports_time_what_a_streaming_reader_waits_for() -> None:
               "seed": 0, "asked": 2, **score_answers(results, [evalset])}  # fmt: skip
     text = answer_markdown(report)
     assert "| not found | sources p50 s | first token p50 / p95 s |" in text
-    assert "| 0.500 | 0.6 | 1.4 / 1.9 | 2.5 / 3.9 |" in text
+    assert "| 0.500 | 0.60 | 1.4 / 1.9 | 2.5 / 3.9 |" in text
