@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 
@@ -176,12 +177,17 @@ BASELINE_ENV = {
 def run_once(corpus: Corpus, extra_env: dict[str, str]) -> dict[str, Any]:
     """Fill a fresh suite with ``corpus``, time every question, then restart the retriever."""
     started, load_start = time.monotonic(), os.getloadavg()[0]
-    os.environ.update(extra_env)
-    ann = ann_config(Settings().retrieval)  # what the retriever will read from the same env
+    # The suite passes on no ZHIKU_* of this process but these: the retrieval settings given
+    # to this run (ZHIKU_RETRIEVAL__ANN_* ...), then the run's own.
+    given = {k: v for k, v in os.environ.items() if k.startswith("ZHIKU_RETRIEVAL__")}
+    env = {**given, **extra_env}
+    with mock.patch.dict(os.environ, env):  # restored afterwards, for the next run
+        ann = ann_config(Settings().retrieval)  # what the retriever reads from the same env
     raw = RawEngines(corpus, ann)
     with (
+        mock.patch.dict(os.environ),
         tempfile.TemporaryDirectory(prefix="zhiku-retrieval-scale-") as tmp,
-        suite_processes(Path(tmp), extra_env, ("retriever", "gateway", "ingestion")) as (
+        suite_processes(Path(tmp), env, ("retriever", "gateway", "ingestion")) as (
             suite,
             gateway,
         ),
@@ -196,8 +202,6 @@ def run_once(corpus: Corpus, extra_env: dict[str, str]) -> dict[str, Any]:
         restart_s = restart_retriever(suite)
         _measure_suite(suite, client, kb, raw, corpus.questions[:20])
         rss["after_restart"] = retriever_rss_mb(suite)
-    for name in extra_env:
-        os.environ.pop(name, None)
     return {
         "corpus": {
             "chunks": len(corpus.texts),
@@ -207,7 +211,7 @@ def run_once(corpus: Corpus, extra_env: dict[str, str]) -> dict[str, Any]:
             **fill,
         },
         "dense_index": dense_kind(len(corpus.texts), ann),
-        "settings": extra_env,
+        "settings": env,
         "queries": len(corpus.questions),
         "top_k": TOP_K,
         "ann_min_vectors": ann.min_vectors,
