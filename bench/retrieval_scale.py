@@ -1,12 +1,17 @@
-"""Search latency at 100k chunks: the gateway's /api/v1/search against the bare engines in-process.
+"""Retrieval at scale: the gateway's /api/v1/search against the bare engines, memory, restart.
 
-    python -m bench.retrieval_scale [--chunks 100000] [--queries 200] [--out bench/results]
+    python -m bench.retrieval_scale [--chunks 1000000] [--baseline-chunks 100000] [--out ...]
+
+Two runs, one after the other, each in a fresh suite: the first ``--baseline-chunks`` of the
+corpus with the dense index as it was before 8-bit codes and memory-mapping (IVF-flat, read
+into memory), then all ``--chunks`` with the settings as given.
 
 Real Chinese and English sentence windows from the SQuAD-layout datasets are embedded once;
-each chunk joins two of them (text: both, vector: their normalised sum), so 100k chunks cost
-only a few thousand embeddings. Documents and chunk rows go straight into the suite's database
-and the chunks through the retriever's internal add endpoint (the journaled write path), then
-every question is timed through the gateway and, right after it, through the bare engines.
+each chunk joins two of them (text: both, vector: their normalised sum), so a million chunks
+cost some 40,000 embeddings (``--pieces``), not a million. Documents and chunk rows go
+straight into the suite's database and the chunks through the retriever's internal add
+endpoint (the journaled write path), then every question is timed through the gateway and,
+right after it, through the bare engines.
 """
 
 from __future__ import annotations
@@ -18,13 +23,12 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
-from sqlalchemy import create_engine, insert
 
 from bench.report import RESULTS, machine_line, percentiles, write_results
 from bench.scale_corpus import (
@@ -36,99 +40,19 @@ from bench.scale_corpus import (
     RawEngines,
     build_corpus,
 )
-from bench.suite import REPO, running_suite
-from retriever.offline import (
-    ann_config,
-)
+from bench.scale_fill import fill_suite
+from bench.scale_measure import comparison, dense_kind, restart_retriever, retriever_rss_mb
+from bench.suite import REPO, SuiteProcesses, suite_processes
+from retriever.offline import ann_config
 from services.client import GatewayClient
-from services.common.chunks import ChunkIn
-from services.common.models import Chunk, Document
 from services.common.retriever_client import RetrieverClient
 from services.common.retriever_schemas import MAX_ITEMS_PER_REQUEST
 from services.common.schemas import KnowledgeBasePublic
 from services.common.settings import Settings
 from services.evaluation import default_datasets_dir
+from services.launcher import wait_ready
 
 logger = logging.getLogger("bench.retrieval_scale")
-
-
-def fill_suite(
-    data_dir: Path, client: GatewayClient, corpus: Corpus
-) -> tuple[dict[str, float], KnowledgeBasePublic]:
-    """Create the knowledge base, bulk-insert its rows, push every chunk to the retriever."""
-    kb = client.create_knowledge_base(KB, "bench.retrieval_scale")
-    _wait_for_reconciliation(data_dir / "logs" / "ingestion.log")
-    settings = Settings()
-    started = time.monotonic()
-    engine = create_engine(settings.sqlalchemy_url)
-    n_docs = math.ceil(len(corpus.texts) / CHUNKS_PER_DOCUMENT)
-    with engine.begin() as conn:
-        conn.execute(insert(Document), [_document_row(kb.id, n) for n in range(1, n_docs + 1)])
-        conn.execute(insert(Chunk), [_chunk_row(kb.id, i, t) for i, t in enumerate(corpus.texts)])
-    engine.dispose()
-    rows_s = time.monotonic() - started
-    started = time.monotonic()
-    # Two requests in flight: one is parsed and tokenised while the other holds the index lock.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        starts = range(0, len(corpus.texts), MAX_ITEMS_PER_REQUEST)
-        for total in pool.map(lambda start: _push(settings, kb, corpus, start), starts):
-            logger.info("indexed up to %d chunks (%.0f s)", total, time.monotonic() - started)
-    return {"rows_s": rows_s, "index_s": time.monotonic() - started}, kb
-
-
-def _push(settings: Settings, kb: KnowledgeBasePublic, corpus: Corpus, start: int) -> int:
-    end = min(start + MAX_ITEMS_PER_REQUEST, len(corpus.texts))
-    items = [
-        ChunkIn(
-            chunk_id=i + 1,
-            document_id=i // CHUNKS_PER_DOCUMENT + 1,
-            text=corpus.texts[i],
-            vector=corpus.vectors[i],
-        )
-        for i in range(start, end)
-    ]
-    retriever = RetrieverClient(
-        settings.retriever_url, timeout_s=600, token=settings.internal_token
-    )
-    try:
-        return retriever.add(kb.id, kb.embedding_model, kb.embedding_dim, items)
-    finally:
-        retriever.close()
-
-
-def _document_row(kb_id: int, n: int) -> dict[str, Any]:
-    return {
-        "id": n,
-        "knowledge_base_id": kb_id,
-        "filename": f"scale-{n:05d}.txt",
-        "content_type": "text/plain",
-        "size_bytes": 0,
-        "sha256": f"{n:064x}",
-        "storage_path": "",
-        "status": "ready",
-        "chunk_count": CHUNKS_PER_DOCUMENT,
-    }
-
-
-def _chunk_row(kb_id: int, i: int, text: str) -> dict[str, Any]:
-    document = i // CHUNKS_PER_DOCUMENT + 1
-    position = i % CHUNKS_PER_DOCUMENT
-    return {
-        "id": i + 1,
-        "document_id": document,
-        "knowledge_base_id": kb_id,
-        "position": position,
-        "text": text,
-    }
-
-
-def _wait_for_reconciliation(log: Path, timeout_s: float = 300) -> None:
-    # Rows written before the worker's start-up reconciliation could be "re-embedded" by it.
-    deadline = time.monotonic() + timeout_s
-    while "start-up reconciliation" not in (log.read_text() if log.exists() else ""):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no start-up reconciliation in {log} after {timeout_s:.0f} s")
-        time.sleep(0.5)
 
 
 @dataclass
@@ -226,7 +150,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"nprobe {ivf.get('nprobe', '-')}, {result['ann_min_vectors']:,}+ vectors).",
         "",
         f"Corpus: {c['pieces']:,} sentence windows (40-160 characters) embedded; each of the "
-        f"{c['chunks']:,} chunks joins a window and one of its 64 nearest windows (text: both; "
+        f"{c['chunks']:,} chunks joins a window and one of its {c['neighbours']} nearest windows "
+        "(text: both; "
         "vector: the normalised sum of theirs), every pair distinct. Related pairs, because a "
         "real chunk is about one thing: random pairs would put every chunk between two "
         "unrelated topics, which no clustering index (and no real corpus) looks like. "
@@ -242,50 +167,131 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chunks", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--pieces", type=int, default=6000, help="Sentence windows embedded.")
-    parser.add_argument("--datasets", type=Path, default=default_datasets_dir(REPO))
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+# The dense index as it was before issue #16's item 2: IVF-flat past 50k, read into memory.
+BASELINE_ENV = {
+    "ZHIKU_RETRIEVAL__ANN_SQ8_MIN_VECTORS": str(10**12),
+    "ZHIKU_RETRIEVAL__ANN_MMAP": "0",
+}
+
+
+def run_once(corpus: Corpus, extra_env: dict[str, str]) -> dict[str, Any]:
+    """Fill a fresh suite with ``corpus``, time every question, then restart the retriever."""
     started, load_start = time.monotonic(), os.getloadavg()[0]
-    corpus = build_corpus(args.datasets, args.chunks, args.pieces, args.queries)
-    # The retriever's settings, so ZHIKU_RETRIEVAL__ANN_* given to this run reach both sides.
-    retrieval = Settings().retrieval
-    ann = ann_config(retrieval)
+    # The suite passes on no ZHIKU_* of this process but these: the retrieval settings given
+    # to this run (ZHIKU_RETRIEVAL__ANN_* ...), then the run's own.
+    given = {k: v for k, v in os.environ.items() if k.startswith("ZHIKU_RETRIEVAL__")}
+    env = {**given, **extra_env}
+    with mock.patch.dict(os.environ, env):  # restored afterwards, for the next run
+        ann = ann_config(Settings().retrieval)  # what the retriever reads from the same env
     raw = RawEngines(corpus, ann)
-    with tempfile.TemporaryDirectory(prefix="zhiku-retrieval-scale-") as tmp:
-        data_dir = Path(tmp)
-        with running_suite(data_dir) as gateway, GatewayClient(gateway, timeout=600) as client:
-            fill, kb = fill_suite(data_dir, client, corpus)
-            here = Settings()
-            retriever = RetrieverClient(here.retriever_url, token=here.internal_token)
-            paths = Paths(client, retriever, kb.id, kb.embedding_model, raw)
-            modes, recall = measure(paths, corpus.questions)
-            retriever.close()
-    result = {
+    with (
+        mock.patch.dict(os.environ),
+        tempfile.TemporaryDirectory(prefix="zhiku-retrieval-scale-") as tmp,
+        suite_processes(Path(tmp), env, ("retriever", "gateway", "ingestion")) as (
+            suite,
+            gateway,
+        ),
+        GatewayClient(gateway, timeout=600) as client,
+    ):
+        os.environ.update({k: v for k, v in suite.env.items() if k.startswith("ZHIKU_")})
+        # No llm worker: search does not need one (the gateway's /readyz would wait for it).
+        wait_ready(f"{suite.settings.retriever_url}/readyz", suite.procs, timeout_s=600)
+        wait_ready(f"{gateway}/healthz", suite.procs, timeout_s=600)
+        fill, kb = fill_suite(Path(tmp), client, corpus)
+        modes, recall, rss = _measure_suite(suite, client, kb, raw, corpus.questions)
+        restart_s = restart_retriever(suite)
+        _measure_suite(suite, client, kb, raw, corpus.questions[:20])
+        rss["after_restart"] = retriever_rss_mb(suite)
+    return {
         "corpus": {
             "chunks": len(corpus.texts),
             "pieces": corpus.pieces,
+            "neighbours": corpus.neighbours,
             "documents": math.ceil(len(corpus.texts) / CHUNKS_PER_DOCUMENT),
             **fill,
         },
+        "dense_index": dense_kind(len(corpus.texts), ann),
+        "settings": env,
         "queries": len(corpus.questions),
         "top_k": TOP_K,
         "ann_min_vectors": ann.min_vectors,
         "raw_ivf": raw.ivf,
         "modes": modes,
         "recall_at_10": recall,
+        "rss_mb": rss,
+        "restart_to_ready_s": restart_s,
+        "adds_per_s": len(corpus.texts) / fill["index_s"],
         "seconds": time.monotonic() - started,
         # Other work on the machine slows both sides alike; this says how much there was.
         "load_average_1m": {"start": load_start, "end": os.getloadavg()[0]},
     }
-    write_results("retrieval_scale", result, markdown(result), args.out)
+
+
+def _measure_suite(
+    suite: SuiteProcesses,
+    client: GatewayClient,
+    kb: KnowledgeBasePublic,
+    raw: RawEngines,
+    questions: list[str],
+) -> tuple[dict[str, Any], dict[str, float], dict[str, float]]:
+    here = Settings()
+    retriever = RetrieverClient(here.retriever_url, token=here.internal_token)
+    try:
+        modes, recall = measure(Paths(client, retriever, kb.id, kb.embedding_model, raw), questions)
+    finally:
+        retriever.close()
+    return modes, recall, {"after_fill": retriever_rss_mb(suite)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=1_000_000)
+    parser.add_argument("--baseline-chunks", type=int, default=100_000, help="0: no baseline run.")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--pieces",
+        type=int,
+        default=0,
+        help="Sentence windows embedded (0: chunks / 25, at least 6000, at most all ~15,000).",
+    )
+    parser.add_argument("--datasets", type=Path, default=default_datasets_dir(REPO))
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    started = time.monotonic()
+    pieces = args.pieces or max(6000, args.chunks // 25)
+    corpus = build_corpus(args.datasets, args.chunks, pieces, args.queries)
+    runs: dict[str, dict[str, Any]] = {}
+    if 0 < args.baseline_chunks < args.chunks:
+        runs["before (IVF-flat, read in)"] = run_once(
+            corpus.head(args.baseline_chunks), BASELINE_ENV
+        )
+    runs["now"] = run_once(corpus, {})
+    result = {"runs": runs, "seconds": time.monotonic() - started}
+    write_results("retrieval_scale", result, report(result), args.out)
     logger.info("wrote %s", args.out / "retrieval_scale.md")
+
+
+def report(result: dict[str, Any]) -> str:
+    """The comparison of the runs, then each run's own table."""
+    runs = result["runs"]
+    lines = [
+        f"# Retrieval at {max(r['corpus']['chunks'] for r in runs.values()):,} chunks",
+        "",
+        "Each run in a fresh suite, one after the other. RSS: the retriever process after the "
+        "index was filled and every question asked, and again after a restart and 20 questions. "
+        "Restart to ready: process started until its /readyz answers (embedder loaded, every "
+        "index opened). Adds: chunks pushed through the internal add endpoint per second, "
+        "vectors given (no embedding in it).",
+        "",
+        *comparison(runs),
+    ]
+    for label, run in runs.items():
+        body = markdown(run).replace("# ", f"## {label}: ", 1)
+        lines += ["", body]
+    lines += ["", f"Whole benchmark {result['seconds']:.0f} s."]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,18 @@ class Corpus:
     terms: list[dict[str, int]]
     questions: list[str]
     pieces: int
+    neighbours: int = 64  # each chunk pairs a window with one of its this many nearest
+
+    def head(self, count: int) -> Corpus:
+        """The first ``count`` chunks: the pairs are in random order, so a sample of them all."""
+        return Corpus(
+            self.texts[:count],
+            self.vectors[:count],
+            self.terms[:count],
+            self.questions,
+            self.pieces,
+            self.neighbours,
+        )
 
 
 def _windows(paragraph: str, min_chars: int = 40, max_chars: int = 160) -> list[str]:
@@ -73,7 +85,10 @@ def build_corpus(datasets: Path, n_chunks: int, n_pieces: int, n_queries: int) -
     piece_vectors = UseEmbedder().embed(pieces)
     logger.info("embedded %d windows in %.0f s", len(pieces), time.monotonic() - started)
     piece_terms = [Counter(term_counts(p)) for p in pieces]
-    pairs = _related_pairs(rng, piece_vectors, n_chunks)
+    # 64 nearest windows each give 32 pairs per window; past that (a million chunks from the
+    # datasets' ~15,000 windows) each window pairs with more of its neighbours.
+    neighbours = max(64, math.ceil(2.5 * n_chunks / len(pieces)))
+    pairs = _related_pairs(rng, piece_vectors, n_chunks, neighbours)
     vectors = piece_vectors[pairs[:, 0]] + piece_vectors[pairs[:, 1]]
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     texts = [f"{pieces[a]}\n{pieces[b]}" for a, b in pairs]
@@ -85,7 +100,12 @@ def build_corpus(datasets: Path, n_chunks: int, n_pieces: int, n_queries: int) -
     questions = [q.text for s in sets for q in s.questions[:: max(1, len(s.questions) // per_set)]]
     order = rng.permutation(len(questions))[:n_queries]
     return Corpus(
-        texts, vectors.astype(np.float32), terms, [questions[i] for i in order], len(pieces)
+        texts,
+        vectors.astype(np.float32),
+        terms,
+        [questions[i] for i in order],
+        len(pieces),
+        neighbours,
     )
 
 
@@ -127,12 +147,26 @@ class RawEngines:
         self.keywords.upsert_many(list(enumerate(corpus.terms, start=1)))
         logger.info("raw keyword index built in %.0f s", time.monotonic() - started)
 
-    def _ivf(self, vectors: NDArray[np.float32], ann: AnnConfig) -> faiss.IndexIVFFlat:
+    def _ivf(self, vectors: NDArray[np.float32], ann: AnnConfig) -> faiss.IndexIVF:
         # The parameters the retriever's IVF uses (retriever.vector_index), in plain faiss.
         nlist = ann.nlist(len(vectors))
         dim = vectors.shape[1]
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index: faiss.IndexIVF
+        if len(vectors) >= ann.sq8_min_vectors:
+            index = faiss.IndexIVFScalarQuantizer(
+                faiss.IndexFlatIP(dim),
+                dim,
+                nlist,
+                faiss.ScalarQuantizer.QT_8bit,
+                faiss.METRIC_INNER_PRODUCT,
+            )
+            index.by_residual = False
+        else:
+            index = faiss.IndexIVFFlat(
+                faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT
+            )
         index.cp.niter = ann.train_iterations
+        index.cp.max_points_per_centroid = ann.train_per_list
         index.cp.min_points_per_centroid = min(8, ann.train_per_list)
         sample = np.random.default_rng(0).choice(
             len(vectors), min(len(vectors), nlist * ann.train_per_list), False

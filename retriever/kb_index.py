@@ -82,7 +82,11 @@ class KbIndex:
         index = cls(
             directory,
             str(meta["embedding_model"]),
-            FaissIndex.load(directory / VECTORS_FILE, int(trained_for) if trained_for else None),
+            FaissIndex.load(
+                directory / VECTORS_FILE,
+                int(trained_for) if trained_for else None,
+                mmap=ann is not None and ann.mmap,
+            ),
             KeywordIndex.open(directory / KEYWORDS_DIR),
             {int(c): int(d) for c, d in meta["documents"].items()},
             meta.get("journal"),

@@ -81,7 +81,7 @@ def rerank_hits(
 
 def ann_config(retrieval: RetrievalSettings) -> AnnConfig:
     """The approximate-search parameters the retriever derives from these settings."""
-    return AnnConfig(retrieval.ann_min_vectors, retrieval.ann_nprobe, retrieval.ann_lists_per_sqrt)
+    return AnnConfig.from_settings(retrieval)
 
 
 class SavedIndex:

@@ -38,11 +38,7 @@ class IndexStore:
     def __init__(self, root: Path, retrieval: RetrievalSettings | None = None) -> None:
         retrieval = retrieval or RetrievalSettings()
         self._root = root
-        self._ann = AnnConfig(
-            min_vectors=retrieval.ann_min_vectors,
-            nprobe=retrieval.ann_nprobe,
-            lists_per_sqrt=retrieval.ann_lists_per_sqrt,
-        )
+        self._ann = AnnConfig.from_settings(retrieval)
         self._compact_fraction = retrieval.journal_compact_fraction
         self._loaded: dict[int, KbIndex | None] = {}
         self._locks: dict[int, threading.Lock] = {}

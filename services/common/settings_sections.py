@@ -173,6 +173,17 @@ class RetrievalSettings(BaseModel):
     ann_lists_per_sqrt: float = Field(
         2.0, gt=0, le=64, description="IVF lists per square root of the vector count."
     )
+    ann_sq8_min_vectors: int = Field(
+        200_000,
+        ge=1,
+        description="Vectors from which the IVF stores 8-bit codes (a quarter of the memory; "
+        "bench/results/retrieval_scale.md: recall@10 at a million); turns back under half.",
+    )
+    ann_mmap: bool = Field(
+        True,
+        description="Map saved dense indexes from disk at start-up instead of reading them in "
+        "(a base is copied into memory at its first change after a restart).",
+    )
     backend: Literal["local", "milvus"] = Field(
         "local",
         description="Where indexes live: local (FAISS + Tantivy files under the data dir) or "
