@@ -45,11 +45,12 @@ def test_the_sse_stream_names_sources_tokens_and_end() -> None:
 
 def test_the_openai_stream_carries_the_sources_on_its_first_chunk() -> None:
     async def collect() -> list[str]:
-        return [line async for line in openai_service._chunks("zhiku:kb", _events(), "c1", 0)]
+        events = openai_service._chunks("zhiku:kb", _events(), "c1", 0)
+        return [str(event.data) async for event in events]
 
     lines = asyncio.run(collect())
-    assert lines[-1] == "data: [DONE]\n\n"
-    first, token, last = (json.loads(line.removeprefix("data: ")) for line in lines[:-1])
+    assert lines[-1] == "[DONE]"
+    first, token, last = (json.loads(line) for line in lines[:-1])
     assert first["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert [s["chunk_id"] for s in first["zhiku_sources"]] == [7]
     assert "zhiku_sources" not in token and "zhiku_sources" not in last
