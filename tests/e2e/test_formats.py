@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from services.client import SUPPORTED_EXTENSIONS
-from services.common.schemas import ChatResponse, ChunkHit, JobPublic, SearchResponse
+from services.common.schemas import ChatResponse, ChunkHit, ChunkPublic, JobPublic, SearchResponse
 from services.evaluation.parse_corpus import CJK_FONT, write_corpus
 from tests.e2e.conftest import RunningSuite, top_hit, upload_and_wait
 
@@ -122,8 +122,11 @@ def test_chat_answers_from_a_spreadsheet_row(
     chat = _ask(running_suite, "赤狐登山杖的单价是多少元？")
     cited = [c for c in chat.citations if c.document_name == "prices.xlsx"]
     assert cited, (chat.answer, [c.document_name for c in chat.citations])
+    assert any("356" in c.quote for c in cited)
     # The row reached the model with the header that says which cell is the price.
-    assert any("| 赤狐登山杖 | HT-7 | 356 |" in c.quote and "单价" in c.quote for c in cited)
+    path = f"/api/v1/knowledge-bases/{KB}/chunks/{cited[0].chunk_id}"
+    chunk = ChunkPublic.model_validate(running_suite.client.get(path).json())
+    assert "| 赤狐登山杖 | HT-7 | 356 |" in chunk.text and "单价" in chunk.text
     # The citation says where: the sheet, and the rows of the chunk (the header is row 1).
     assert cited[0].location is not None
     assert (cited[0].location.sheet, cited[0].location.rows) == ("价格", "2-4")
