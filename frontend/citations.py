@@ -13,6 +13,7 @@ from frontend.i18n import t
 from frontend.notices import show_error
 from frontend.safe_markdown import without_images
 from services.client import GatewayClient, GatewayError
+from services.common.chunks import ChunkLocation
 from services.common.conversation_schemas import ConversationMessagePublic, FeedbackCreate
 from services.common.schemas import Citation, SourcesEvent
 
@@ -94,10 +95,57 @@ def _source_dialog(client: GatewayClient, kb: str, citation: Citation) -> None:
             count=max(chunk.chunk_count, chunk.position + 1),
         )
     )
+    where = location_label(chunk.location)
+    if where:
+        st.caption(where)
+    if chunk.location is not None and chunk.location.page is not None:
+        _page_preview(client, chunk.document_id, chunk.location.page, citation.quote)
+    if chunk.location is not None and chunk.location.rows is not None:
+        rows = table_rows(chunk.text)
+        if rows:
+            st.dataframe([dict(zip(rows[0], row, strict=False)) for row in rows[1:]])
     st.markdown(
         f'<div class="zhiku-chunk">{highlight(chunk.text, citation.quote)}</div>',
         unsafe_allow_html=True,
     )
+
+
+_TABLE_SEPARATOR = re.compile(r"\|(?:\s*:?-{3,}:?\s*\|)+")
+
+
+def location_label(location: ChunkLocation | None) -> str:
+    """Where a chunk was read, in the reader's language: page, slide, or sheet and rows."""
+    if location is None:
+        return ""
+    parts = []
+    if location.page is not None:
+        parts.append(t("where_page", n=location.page))
+    if location.slide is not None:
+        parts.append(t("where_slide", n=location.slide))
+    if location.sheet:
+        parts.append(t("where_sheet", sheet=location.sheet))
+    if location.rows:
+        parts.append(t("where_rows", rows=location.rows))
+    return " · ".join(parts)
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The Markdown table rows of a chunk (header first), the separator row left out."""
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("|") and not _TABLE_SEPARATOR.fullmatch(line)
+    ]
+    return rows if len(rows) > 1 else []
+
+
+def _page_preview(client: GatewayClient, document_id: int, page: int, quote: str) -> None:
+    try:
+        png = client.page_image(document_id, page, quote)
+    except GatewayError as err:
+        show_error(err, client.base_url)
+        return
+    st.image(png, caption=t("where_page", n=page))
 
 
 def render_actions(client: GatewayClient, kb: str, message: ConversationMessagePublic) -> None:

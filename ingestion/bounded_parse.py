@@ -3,7 +3,7 @@
 A hostile or broken file can make a parser loop, backtrack or allocate without end (a crafted
 PDF, a megabyte of spaces, 100k nested tags); in a child it only costs that child, never the
 worker that runs everyone's jobs. Every format goes through here:
-``python -m ingestion.parse_child KIND FILE LIMITS_JSON`` prints ``{"text": "..."}`` or
+``python -m ingestion.parse_child KIND FILE LIMITS_JSON`` prints ``{"sections": [...]}`` or
 ``{"error": "...", "error_type": "..."}``.
 """
 
@@ -22,6 +22,7 @@ from ingestion.parse_progress import ProgressCallback
 from services.common.errors import ERROR_TYPES, DocumentParseError
 
 if TYPE_CHECKING:
+    from ingestion.sections import Section
     from services.common.settings import ParsingSettings
 
 logger = logging.getLogger(__name__)
@@ -33,8 +34,8 @@ _ROOT = Path(__file__).resolve().parents[1]
 
 def parse_bounded(
     path: Path, kind: str, limits: ParsingSettings, on_progress: ProgressCallback | None = None
-) -> str:
-    """The normalised text of ``path`` as read by a child within ``limits``; raises its error.
+) -> list[Section]:
+    """The normalised sections of ``path`` as read by a child within ``limits``; raises its error.
 
     ``on_progress(done, total)`` hears of pages read, from a thread, while the child runs.
     """
@@ -62,7 +63,7 @@ def parse_bounded(
         result = json.loads(proc.stdout)
         if "error" in result:
             raise ERROR_TYPES.get(result["error_type"], DocumentParseError)(str(result["error"]))
-        return str(result["text"])
+        return list(result["sections"])
     logger.warning("parser child exited %d: %s", proc.returncode, proc.stderr[-500:])
     raise DocumentParseError(
         f"parsing the {kind} file needed more than {limits.max_memory_mb} MB "

@@ -18,7 +18,7 @@ _ABBREVIATIONS = ("Dr", "Mr", "Mrs", "Ms", "Prof", "St", "vs", "etc", "e.g", "i.
 _NOT_ABBREVIATION = "".join(rf"(?<!\b{re.escape(word)}\.)" for word in _ABBREVIATIONS)
 
 # The line under a Markdown table's header row: | --- | :-: |
-_TABLE_SEPARATOR = re.compile(r"\|(?:\s*:?-{3,}:?\s*\|)+")
+TABLE_SEPARATOR = re.compile(r"\|(?:\s*:?-{3,}:?\s*\|)+")
 
 # Coarsest first; the splitter only falls back to a finer one for pieces still too long.
 # All are regexes; the zero-width lookarounds split *after* a mark, so the punctuation
@@ -92,7 +92,7 @@ def _opens_table(lines: list[str], i: int) -> bool:
     return (
         lines[i].startswith("|")
         and i + 1 < len(lines)
-        and _TABLE_SEPARATOR.fullmatch(lines[i + 1]) is not None
+        and TABLE_SEPARATOR.fullmatch(lines[i + 1]) is not None
     )
 
 

@@ -17,6 +17,7 @@ from charset_normalizer import from_bytes
 
 from ingestion.bounded_parse import parse_bounded
 from ingestion.parse_progress import ProgressCallback
+from ingestion.sections import Section, joined_text, section
 from services.common.errors import DocumentParseError, EmptyInputError, UnsupportedFileTypeError
 from services.common.filetypes import (
     IMAGE_TYPES,
@@ -100,18 +101,36 @@ def load_text(
 
     ``on_progress(done, total)`` hears, from another thread, how many pages are read.
     """
+    return joined_text(load_sections(path, kind, limits, on_progress))
+
+
+def load_sections(
+    path: Path,
+    kind: str,
+    limits: ParsingSettings | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> list[Section]:
+    """The document's pages, sheets or slides (one section for other formats), within limits."""
     if limits is None:
         from services.common.settings import ParsingSettings  # the child never pays for it
 
         limits = ParsingSettings()
     _check_kind(kind)
-    text = parse_bounded(path, kind, limits, on_progress)
-    logger.info("extracted %d characters from %s (%s)", len(text), path.name, kind)
-    return text
+    sections = parse_bounded(path, kind, limits, on_progress)
+    logger.info(
+        "extracted %d characters in %d sections from %s (%s)",
+        sum(len(part["text"]) for part in sections), len(sections), path.name, kind,
+    )  # fmt: skip
+    return sections
 
 
 def extract_text(path: Path, kind: str, limits: dict[str, float]) -> str:
-    """Parse in this process, unbounded: only the child of ``load_text`` should call this.
+    """Parse in this process, unbounded: only the child of ``load_text`` should call this."""
+    return joined_text(extract_sections(path, kind, limits))
+
+
+def extract_sections(path: Path, kind: str, limits: dict[str, float]) -> list[Section]:
+    """Parse in this process, unbounded: only the parser child should call this.
 
     ``limits`` is ParsingSettings as a dict: the child starts faster without pydantic.
     """
@@ -120,35 +139,42 @@ def extract_text(path: Path, kind: str, limits: dict[str, float]) -> str:
         check_zip_package(
             path, path.name, limits["max_unpacked_mb"], limits["max_compression_ratio"]
         )
-    if kind == "pdf":
-        from ingestion.parsers.pdf import load_pdf
-
-        raw = load_pdf(path, limits)
-    elif kind in IMAGE_TYPES:
-        from ingestion.parsers.ocr import load_image
-
-        raw = load_image(path, limits["max_image_pixels"])
-    elif kind in ZIP_TYPES:
-        raw = _load_office(path, kind, limits)
-    else:
-        data = _read_bytes(path)
-        if not data:
-            raise EmptyInputError(f"'{path.name}' is empty")
-        if kind == "html":
-            raw = _html_to_text(data)
-        elif kind == "csv":
-            from ingestion.parsers.spreadsheets import load_csv
-
-            raw = load_csv(decode_text(data), path.name, int(limits["max_sheet_rows"]))
-        else:
-            raw = decode_text(data)
-    text = normalize_text(raw)
-    if not text:
+    sections = [
+        section(normalize_text(part["text"]), part["location"], part["tabular"])
+        for part in _raw_sections(path, kind, limits)
+    ]
+    sections = [part for part in sections if part["text"]]
+    if not sections:
         raise DocumentParseError(
             f"no text could be extracted from '{path.name}' "
             f"(is the {kind} file empty or a scanned image?)"
         )
-    return text
+    return sections
+
+
+def _raw_sections(path: Path, kind: str, limits: dict[str, float]) -> list[Section]:
+    if kind == "pdf":
+        from ingestion.parsers.pdf import load_pdf_pages
+
+        pages = load_pdf_pages(path, limits)
+        return [section(text, {"page": n}) for n, text in enumerate(pages, 1)]
+    if kind in IMAGE_TYPES:
+        from ingestion.parsers.ocr import load_image
+
+        return [section(load_image(path, limits["max_image_pixels"]))]
+    if kind in ZIP_TYPES:
+        return _load_office(path, kind, limits)
+    data = _read_bytes(path)
+    if not data:
+        raise EmptyInputError(f"'{path.name}' is empty")
+    if kind == "html":
+        return [section(_html_to_text(data))]
+    if kind == "csv":
+        from ingestion.parsers.spreadsheets import load_csv
+
+        table = load_csv(decode_text(data), path.name, int(limits["max_sheet_rows"]))
+        return [section(table, None, tabular=True)]
+    return [section(decode_text(data))]
 
 
 def _check_kind(kind: str) -> None:
@@ -169,18 +195,20 @@ def _read_bytes(path: Path) -> bytes:
         raise DocumentParseError(f"could not read file: {_reason(exc)}") from exc
 
 
-def _load_office(path: Path, kind: str, limits: dict[str, float]) -> str:
+def _load_office(path: Path, kind: str, limits: dict[str, float]) -> list[Section]:
     if kind == "xlsx":
-        from ingestion.parsers.spreadsheets import load_xlsx
+        from ingestion.parsers.spreadsheets import load_sheets
 
-        return load_xlsx(path, int(limits["max_sheet_rows"]))
+        sheets = load_sheets(path, int(limits["max_sheet_rows"]))
+        return [section(text, {"sheet": title}, tabular=True) for title, text in sheets]
     if kind == "pptx":
-        from ingestion.parsers.slides import load_pptx
+        from ingestion.parsers.slides import load_slides
 
-        return load_pptx(path, int(limits["max_slides"]))
+        slides = load_slides(path, int(limits["max_slides"]))
+        return [section(text, {"slide": number}) for number, text in slides]
     from ingestion.parsers.word import load_docx
 
-    return load_docx(path)
+    return [section(load_docx(path))]
 
 
 def _html_to_text(data: bytes) -> str:

@@ -1,7 +1,8 @@
 """The child side of ingestion.bounded_parse: cap this process, extract one file, print JSON.
 
 ``python -m ingestion.parse_child KIND FILE LIMITS_JSON``; the parent reads the exit code and
-``{"text": ...}`` or ``{"error": ..., "error_type": ...}`` from standard output.
+``{"sections": [{"location", "text", "tabular"}, ...]}`` or ``{"error": ..., "error_type": ...}``
+from standard output.
 """
 
 from __future__ import annotations
@@ -23,16 +24,16 @@ def main() -> int:
     cap = int(limits["max_memory_mb"]) * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     try:
-        from ingestion.loaders import extract_text  # the parsers load under the cap
+        from ingestion.loaders import extract_sections  # the parsers load under the cap
 
-        result = {"text": extract_text(Path(path), kind, limits)}
+        result: dict[str, object] = {"sections": extract_sections(Path(path), kind, limits)}
     except MemoryError:
         return OUT_OF_MEMORY
     except ZhikuError as exc:
         result = {"error": exc.message, "error_type": exc.error_type}
     # Bytes, not sys.stdout: its encoding follows the locale, which may not hold Chinese.
     sys.stdout.buffer.write(json.dumps(result, ensure_ascii=False).encode())
-    return OK if "text" in result else FAILED
+    return OK if "sections" in result else FAILED
 
 
 if __name__ == "__main__":

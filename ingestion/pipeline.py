@@ -11,9 +11,9 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ingestion.chunking import chunk_text
 from ingestion.indexer import MAX_ADD, BackgroundIndexer
-from ingestion.loaders import load_text
+from ingestion.loaders import load_sections
+from ingestion.located_chunks import LocatedChunk, chunk_sections
 from ingestion.parse_progress import ProgressCallback
 from services.common import jobs
 from services.common.chunks import ChunkIn
@@ -118,16 +118,17 @@ def _clear_chunks(ctx: IngestionContext, doc: Document) -> None:
             session.execute(delete(Chunk).where(Chunk.document_id == doc.id))
 
 
-def _store_chunks(ctx: IngestionContext, doc: Document, texts: list[str]) -> list[int]:
+def _store_chunks(ctx: IngestionContext, doc: Document, chunks: list[LocatedChunk]) -> list[int]:
     """All rows in one bulk insert; their ids key the vectors in the retriever."""
     rows = [
         {
             "document_id": doc.id,
             "knowledge_base_id": doc.knowledge_base_id,
             "position": i,
-            "text": t,
+            "text": text,
+            "location": location,
         }
-        for i, t in enumerate(texts)
+        for i, (text, location) in enumerate(chunks)
     ]
     with ctx.sessions.begin() as session:
         result = session.scalars(
@@ -191,15 +192,17 @@ def _run(
     _progress(ctx, job_id, JobStage.PARSING, 0.02)
     kind = KIND_BY_CONTENT_TYPE.get(doc.content_type, "txt")
     pages = _page_progress(ctx, job_id)
-    text = load_text(Path(doc.storage_path), kind, ctx.settings.parsing, pages)
+    sections = load_sections(Path(doc.storage_path), kind, ctx.settings.parsing, pages)
     clock.lap("parse")
     _progress(ctx, job_id, JobStage.CHUNKING, 0.1)
-    texts = chunk_text(text, ctx.settings.chunking.size, ctx.settings.chunking.overlap)
-    if not texts:
+    chunking = ctx.settings.chunking
+    located = chunk_sections(sections, chunking.size, chunking.overlap)
+    if not located:
         raise DocumentParseError(f"{doc.filename}: no text could be extracted")
+    texts = [text for text, _location in located]
     clock.lap("chunk")
     _clear_chunks(ctx, doc)
-    ids = _store_chunks(ctx, doc, texts)
+    ids = _store_chunks(ctx, doc, located)
     clock.lap("store")
     indexer = _embed_and_index(ctx, job_id, doc, kb, (texts, ids), clock)
     clock.note = f"{indexer.adds} adds, {indexer.busy_s:.2f} s in the retriever beside embedding"

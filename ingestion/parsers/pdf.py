@@ -26,6 +26,11 @@ OCR_DPI = 200
 
 def load_pdf(path: Path, limits: dict[str, float]) -> str:
     """The text of every page, pages separated by a blank line."""
+    return "\n\n".join(load_pdf_pages(path, limits))
+
+
+def load_pdf_pages(path: Path, limits: dict[str, float]) -> list[str]:
+    """The text of each page, in order: item n is page n + 1."""
     import pypdfium2
 
     max_pages = int(limits["pdf_max_pages"])
@@ -40,7 +45,7 @@ def load_pdf(path: Path, limits: dict[str, float]) -> str:
                 f"the PDF has {count} pages, over the limit of {max_pages} "
                 "(ZHIKU_PARSING__PDF_MAX_PAGES)"
             )
-        return "\n\n".join(clean_pages(_pages(path, document, limits)))
+        return clean_pages(_pages(path, document, limits))
     except (DocumentParseError, MemoryError):
         raise
     except Exception as exc:  # PdfiumError and the like on a damaged page

@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 
 def load_pptx(path: Path, max_slides: int) -> str:
     """The text of every slide, in order."""
+    return "\n\n".join(text for _number, text in load_slides(path, max_slides))
+
+
+def load_slides(path: Path, max_slides: int) -> list[tuple[int, str]]:
+    """Each slide that has text, as its number (from 1) and its text."""
     from pptx import Presentation
 
     try:
@@ -28,13 +33,13 @@ def load_pptx(path: Path, max_slides: int) -> str:
                 f"'{path.name}' has {count} slides, over the limit of {max_slides} "
                 "(ZHIKU_PARSING__MAX_SLIDES)"
             )
-        parts = [slide_text(number, slide) for number, slide in enumerate(deck.slides, 1)]
+        parts = [(number, slide_text(number, slide)) for number, slide in enumerate(deck.slides, 1)]
     except (DocumentParseError, MemoryError):
         raise
     # A damaged zip or part raises BadZipFile, KeyError, XMLSyntaxError…
     except Exception as exc:
         raise DocumentParseError(f"could not read PPTX: {exc or type(exc).__name__}") from exc
-    return "\n\n".join(part for part in parts if part)
+    return [(number, text) for number, text in parts if text]
 
 
 def slide_text(number: int, slide: Slide) -> str:

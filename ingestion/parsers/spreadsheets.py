@@ -42,6 +42,11 @@ def sheet_text(title: str | None, rows: Iterable[Sequence[object]]) -> str:
 
 def load_xlsx(path: Path, max_rows: int) -> str:
     """Every sheet of a workbook, in order, as a heading and a table."""
+    return "\n\n".join(text for _title, text in load_sheets(path, max_rows))
+
+
+def load_sheets(path: Path, max_rows: int) -> list[tuple[str, str]]:
+    """Each sheet that has cells, as its name and its text (a heading and a table)."""
     from openpyxl import load_workbook
 
     budget = RowBudget(path.name, max_rows)
@@ -56,8 +61,8 @@ def load_xlsx(path: Path, max_rows: int) -> str:
         parts = []
         for sheet in workbook.worksheets:
             rows = sheet.iter_rows(values_only=True)
-            parts.append(sheet_text(f"Sheet: {sheet.title}", budget.take(rows)))
-        return "\n\n".join(part for part in parts if part)
+            parts.append((sheet.title, sheet_text(f"Sheet: {sheet.title}", budget.take(rows))))
+        return [(title, text) for title, text in parts if text]
     except (DocumentParseError, MemoryError):
         raise
     except Exception as exc:

@@ -213,6 +213,12 @@ class GatewayClient(BaseClient):
         """One chunk's full text, its document and its position."""
         return self._get_model(ChunkPublic, "GET", f"{self._kb_path(kb)}/chunks/{chunk_id}")
 
+    def page_image(self, document_id: int, page: int, highlight: str = "") -> bytes:
+        """A PDF page as PNG bytes, the passage ``highlight`` outlined where it is found."""
+        params = {"highlight": highlight[:2000]} if highlight else None
+        path = f"/api/v1/documents/{document_id}/pages/{page}.png"
+        return self._request("GET", path, params=params).content
+
     def retry_job(self, job_id: str) -> JobPublic:
         """Queue a failed ingestion job again."""
         path = f"/api/v1/jobs/{quote(job_id, safe='')}/retry"

@@ -74,9 +74,30 @@ class ScoredChunk(ChunkRef):
     keyword_score: float | None = Field(None, description="BM25 score, when the chunk matched.")
 
 
+class ChunkLocation(BaseModel):
+    """Where in its document a chunk was read: a PDF page, a sheet and its rows, a slide."""
+
+    model_config = ConfigDict(frozen=True)
+
+    page: int | None = Field(None, ge=1, description="PDF page, counted from 1.")
+    sheet: str | None = Field(None, max_length=255, description="Spreadsheet sheet name.")
+    rows: str | None = Field(
+        None, max_length=32, description="Table rows in the chunk, e.g. '2-40' (header is 1)."
+    )
+    slide: int | None = Field(None, ge=1, description="Presentation slide, counted from 1.")
+
+    @classmethod
+    def of(cls, stored: dict[str, Any] | None) -> ChunkLocation | None:
+        """The location of a chunk row's JSON column (None where it has none)."""
+        return cls.model_validate(stored) if stored else None
+
+
 class ChunkView(ChunkRef):
     """A stored chunk as readers see it: its text, its document's name and its place there."""
 
     document_name: str
     position: int = Field(..., description="Index of the chunk inside its document.")
     text: str
+    location: ChunkLocation | None = Field(
+        None, description="Page, sheet and rows, or slide; None for formats without them."
+    )

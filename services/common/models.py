@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -89,6 +91,8 @@ class Chunk(Base):
     )
     position: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
+    # ChunkLocation as JSON: {"page": 3}, {"sheet": "价格", "rows": "2-40"}, {"slide": 4}.
+    location: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class Job(Base):

@@ -8,7 +8,7 @@ from typing import Annotated, Generic, Literal, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from services.common.chunks import ChunkRef, ChunkView, ScoredChunk
+from services.common.chunks import ChunkLocation, ChunkRef, ChunkView, ScoredChunk
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -190,6 +190,9 @@ class Citation(ChunkRef):
     document_name: str
     quote: str
     score: float
+    location: ChunkLocation | None = Field(
+        None, description="Page, sheet and rows, or slide of the cited chunk."
+    )
 
     @classmethod
     def of(cls, index: int, hit: ChunkHit, quote: str) -> Self:
@@ -201,6 +204,7 @@ class Citation(ChunkRef):
             document_name=hit.document_name,
             quote=quote,
             score=hit.score,
+            location=hit.location,
         )
 
 

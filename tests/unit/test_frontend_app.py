@@ -194,3 +194,16 @@ def test_log_out_ends_the_session_at_the_gateway() -> None:
     next(b for b in at.button if b.key == "logout").click().run()
     assert not at.exception and gateway.sessions == {}
     assert len(at.chat_input) == 0 and len(at.text_input) == 2  # the login form again
+
+
+def test_a_source_says_where_it_was_read_and_shows_its_rows() -> None:
+    from frontend.citations import location_label, table_rows
+    from services.common.chunks import ChunkLocation
+
+    sheet = ChunkLocation(sheet="价格", rows="2-3")
+    assert location_label(sheet) in ("工作表「价格」 · 第 2-3 行", "sheet '价格' · rows 2-3")
+    assert location_label(ChunkLocation(page=3)) in ("第 3 页", "page 3")
+    assert location_label(None) == ""
+    text = "## Sheet: 价格\n\n| 商品 | 单价 |\n| --- | --- |\n| 蓝鲸保温杯 | 128 |"
+    assert table_rows(text) == [["商品", "单价"], ["蓝鲸保温杯", "128"]]
+    assert table_rows("no table here") == []

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.common import jobs
+from services.common.chunks import ChunkLocation
 from services.common.errors import ConflictError, NotFoundError
 from services.common.jobs import JobStage
 from services.common.models import Chunk, Document, Job, KnowledgeBase
@@ -35,7 +36,14 @@ def update_kb(session: Session, kb: KnowledgeBase, body: KnowledgeBaseUpdate) ->
 def get_chunk(session: Session, kb: KnowledgeBase, chunk_id: int) -> ChunkPublic:
     """One chunk with its document's name and its place in the document."""
     row = session.execute(
-        select(Chunk.id, Chunk.document_id, Chunk.position, Chunk.text, Document.filename)
+        select(
+            Chunk.id,
+            Chunk.document_id,
+            Chunk.position,
+            Chunk.text,
+            Chunk.location,
+            Document.filename,
+        )
         .join(Document, Document.id == Chunk.document_id)
         .where(Chunk.id == chunk_id, Chunk.knowledge_base_id == kb.id)
     ).one_or_none()
@@ -49,6 +57,7 @@ def get_chunk(session: Session, kb: KnowledgeBase, chunk_id: int) -> ChunkPublic
         document_id=row.document_id,
         document_name=row.filename,
         position=row.position,
+        location=ChunkLocation.of(row.location),
         chunk_count=count or 0,
         text=row.text,
     )

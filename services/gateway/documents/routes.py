@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Response, UploadFile
+from fastapi import APIRouter, File, Path, Query, Response, UploadFile
 
 from services.common.schemas import DocumentsPublic, JobPublic, JobsPublic, UploadAccepted
 from services.gateway.auth import PrincipalDep
@@ -53,3 +53,20 @@ def retry_job(
     job_id: str, state: StateDep, session: SessionDep, principal: PrincipalDep
 ) -> JobPublic:
     return service.retry(state, session, job_id, principal)
+
+
+@router.get(
+    "/documents/{document_id}/pages/{page}.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def page_image(
+    document_id: int,
+    page: Annotated[int, Path(ge=1, le=100_000)],
+    session: SessionDep,
+    principal: PrincipalDep,
+    highlight: Annotated[str | None, Query(max_length=2000)] = None,
+) -> Response:
+    """A PDF page as a PNG (longest side at most 1600 px), the quoted passage outlined."""
+    png = service.page_png(session, document_id, page, principal, highlight)
+    return Response(png, media_type="image/png", headers={"cache-control": "private, max-age=300"})

@@ -11,9 +11,16 @@ from sqlalchemy.orm import Session
 
 from services.common.errors import EmptyInputError, NotFoundError
 from services.common.models import Chunk, Document, Job, KnowledgeBase
-from services.common.schemas import DocumentsPublic, JobPublic, JobsPublic, UploadAccepted
+from services.common.schemas import (
+    DocumentsPublic,
+    DocumentStatus,
+    JobPublic,
+    JobsPublic,
+    UploadAccepted,
+)
 from services.gateway.auth import Principal, ensure_visible
 from services.gateway.documents.library import retry_job
+from services.gateway.documents.pages import ensure_pdf, render_page_png
 from services.gateway.documents.upload import accept_uploads
 from services.gateway.documents.views import document_public, job_public
 from services.gateway.knowledge_bases.service import get_kb, name_of
@@ -97,6 +104,21 @@ def retry(state: GatewayState, session: Session, job_id: str, principal: Princip
     found = _visible_job(session, job_id, principal, write=True)
     kb_name = name_of(session, found.knowledge_base_id)
     return job_public(retry_job(state, session, found), kb_name)
+
+
+def page_png(
+    session: Session, document_id: int, page: int, principal: Principal, highlight: str | None
+) -> bytes:
+    """A page of a ready PDF of a knowledge base the caller sees; any other is 'does not exist'."""
+    doc = session.get(Document, document_id)
+    missing = f"document {document_id} does not exist"
+    if doc is None:
+        raise NotFoundError(missing)
+    ensure_visible(principal, doc.knowledge_base_id, missing)
+    if doc.status != DocumentStatus.READY:
+        raise NotFoundError(f"document {document_id} is not ready ({doc.status})")
+    ensure_pdf(doc.content_type, doc.filename)
+    return render_page_png(Path(doc.storage_path), page, highlight)
 
 
 def _visible_job(session: Session, job_id: str, principal: Principal, write: bool = False) -> Job:

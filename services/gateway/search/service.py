@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.common.chunks import ScoredChunk
+from services.common.chunks import ChunkLocation, ScoredChunk
 from services.common.jobs import DocumentStatus
 from services.common.models import Chunk, Document, KnowledgeBase
 from services.common.schemas import ChunkHit, SearchMode, SearchRequest, SearchResponse
@@ -23,7 +23,14 @@ def _resolve(session: Session, kb: KnowledgeBase, hits: list[ScoredChunk]) -> li
     if not hits:
         return []
     rows = session.execute(
-        select(Chunk.id, Chunk.document_id, Chunk.position, Chunk.text, Document.filename)
+        select(
+            Chunk.id,
+            Chunk.document_id,
+            Chunk.position,
+            Chunk.text,
+            Chunk.location,
+            Document.filename,
+        )
         .join(Document, Document.id == Chunk.document_id)
         .where(
             Chunk.id.in_([h.chunk_id for h in hits]),
@@ -43,6 +50,7 @@ def _resolve(session: Session, kb: KnowledgeBase, hits: list[ScoredChunk]) -> li
                 document_id=row.document_id,
                 document_name=row.filename,
                 position=row.position,
+                location=ChunkLocation.of(row.location),
                 text=row.text,
                 score=hit.score,
                 dense_score=hit.dense_score,
