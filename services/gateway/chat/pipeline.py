@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, Generator, Iterator
-from contextlib import closing, nullcontext
+from contextlib import aclosing, closing, nullcontext
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -151,7 +151,14 @@ class ChatPipeline:
             ]
         )
 
-    async def stream(self) -> AsyncGenerator[ChatEvent, None]:
+    async def stream(self) -> AsyncGenerator[StreamEvent | SourcesEvent | ChatResponse, None]:
+        """As stream_with_steps(), without a deep chat's step events (for the OpenAI route)."""
+        async with aclosing(self.stream_with_steps()) as events:
+            async for event in events:
+                if not isinstance(event, StepEvent):
+                    yield event
+
+    async def stream_with_steps(self) -> AsyncGenerator[ChatEvent, None]:
         """A deep chat's steps, the sources, token events as they come, then the ChatResponse.
 
         Errors become error events.

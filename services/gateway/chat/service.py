@@ -50,7 +50,8 @@ def streamed(
     state: GatewayState, pipeline: ChatPipeline, conv_id: int | None
 ) -> EventSourceResponse:
     """The answer's Server-Sent Events; the finished turn is stored with its conversation."""
-    return sse_response(state, _saved(state, conv_id, pipeline.question, pipeline.stream()))
+    events = pipeline.stream_with_steps()
+    return sse_response(state, _saved(state, conv_id, pipeline.question, events))
 
 
 async def whole(

@@ -34,7 +34,7 @@ async def answer_while_connected(
     gone = asyncio.Event()
     watcher = asyncio.ensure_future(_watch(disconnected, gone))
     try:
-        return await _collect(pipeline.stream(), gone)
+        return await _collect(pipeline.stream_with_steps(), gone)
     finally:
         watcher.cancel()
 
