@@ -33,7 +33,7 @@ _PLAN_SHOTS = [
             (
                 "天工X7 和 天工X9 的额定功率分别是多少？",
                 "manuals",
-                "x7.md: 天工X7 的额定功率为 72 瓦。",
+                "天工X7 的额定功率为 72 瓦。",
             )
         ],
         "SEARCH: 天工X9 的额定功率",
@@ -45,7 +45,7 @@ _PLAN_SHOTS = [
             (
                 "Who directs Aurora Ridge Observatory?",
                 "astro",
-                "aurora.md: Dr. Helena Marsh directs Aurora Ridge Observatory.",
+                "Dr. Helena Marsh directs Aurora Ridge Observatory.",
             )
         ],
         "ANSWER",
@@ -57,7 +57,7 @@ _PLAN_SHOTS = [
             (
                 "What does the warranty cover, and how long is the return window?",
                 "handbook",
-                "warranty.md: The warranty covers parts and labour.",
+                "The warranty covers parts and labour.",
             )
         ],
         "SEARCH: return window | KB: policies",
@@ -129,9 +129,10 @@ def _turn(question: str, knowledge_bases: str, searched: list[str]) -> str:
     )
 
 
-def snippet(document_name: str, text: str) -> str:
-    """A found passage as the planner sees it: its document and its first characters."""
-    return f"{document_name}: {' '.join(text.split())[:SNIPPET_CHARS]}"
+def snippet(text: str) -> str:
+    """A found passage as the planner sees it: its first characters (no file name, which small
+    models copy into their next query)."""
+    return " ".join(text.split())[:SNIPPET_CHARS]
 
 
 def build_plan_messages(turn: str) -> list[dict[str, str]]:

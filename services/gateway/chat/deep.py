@@ -71,8 +71,7 @@ class DeepSearch:
     def plan(self) -> PlanDecision:
         """The planner's next step; answering when the worker fails or says nothing usable."""
         found = [
-            "; ".join(snippet(h.document_name, h.text) for h in hits[:SNIPPETS_PER_STEP])
-            for hits in self.found
+            " / ".join(snippet(h.text) for h in hits[:SNIPPETS_PER_STEP]) for hits in self.found
         ]
         kbs = ", ".join(f"{n} (this chat)" if n == self.chat_kb else n for n in self.searchable)
         request = GenerationRequest(

@@ -252,7 +252,8 @@ class ChatPipeline:
         planning = time.monotonic()
         yield deep.record(self.query, self.kb.name, self.hits)
         yield from deep.further_steps(top_k, self.options.mode)
-        self.hits = deep.merged(top_k * len(deep.steps))
+        # As many passages as a fast answer reads: the prompt (and its time) stays the same.
+        self.hits = deep.merged(top_k)
         self.timings["deep_steps_ms"] = _ms_since(planning)
 
     def _timed(self, events: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
