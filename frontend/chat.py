@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from frontend import state
 from frontend.citations import render_actions, render_reading, render_sources
@@ -14,7 +15,7 @@ from frontend.safe_markdown import without_images
 from frontend.sidebar import render_sidebar
 from services.client import GatewayClient, GatewayError
 from services.common.conversation_schemas import ConversationMessagePublic
-from services.common.schemas import ChatResponse, SourcesEvent
+from services.common.schemas import ChatResponse, SourcesEvent, StepEvent
 
 
 def chat_page() -> None:
@@ -52,6 +53,8 @@ def _render_message(client: GatewayClient, kb: str, message: ConversationMessage
         st.markdown(without_images(message.content))
         if message.role != "assistant":
             return
+        for step in state.steps_of(message.id):
+            render_step(st.container(), step)
         if not message.grounded:
             st.caption(t("not_grounded"))
         render_sources(client, kb, str(message.id), message.citations)
@@ -81,13 +84,18 @@ def _stream_answer(
 ) -> ChatResponse | None:
     final: list[ChatResponse] = []
     options = state.chat_options(conversation_id)
+    searches = st.container()  # a deep answer's searches, each folded, as they are done
     reading = st.container()  # above the answer: the passages, shown before its first token
+    steps: list[StepEvent] = []
 
     def tokens() -> Iterator[str]:
         messages = [{"role": "user", "content": question}]
         fold = None
         for item in client.chat_stream(kb, messages, options):
-            if isinstance(item, SourcesEvent):
+            if isinstance(item, StepEvent):
+                steps.append(item)
+                render_step(searches, item)
+            elif isinstance(item, SourcesEvent):
                 fold = render_reading(reading, item)
             elif isinstance(item, ChatResponse):
                 final.append(item)
@@ -103,7 +111,19 @@ def _stream_answer(
     except GatewayError as err:
         show_error(err, client.base_url)
         return None
+    if final:
+        state.remember_steps(final[0].message_id, steps)
     return final[0] if final else None
+
+
+def render_step(where: DeltaGenerator, step: StepEvent) -> None:
+    """One search of a deep answer, folded: its query and knowledge base; inside, what it found."""
+    title = t("step", n=step.step, query=step.query, kb=step.knowledge_base)
+    with where.expander(title, icon=":material/search:"):
+        if not step.hits:
+            st.caption(t("step_none"))
+        for hit in step.hits:
+            st.markdown(f"- {without_images(hit.document_name)} · `{hit.score:.3f}`")
 
 
 def _write_safely(tokens: Iterator[str]) -> None:

@@ -112,6 +112,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     # settings
     "settings": ("对话设置", "Chat settings"),
     "mode": ("检索方式", "Retrieval mode"),
+    "deep": ("深度回答（多步检索）", "Deep answer (several searches)"),
+    "deep_help": (
+        "模型可改写问题或换知识库再检索几次，然后综合作答；较慢。",
+        "The model may search again, reformulated or in another knowledge base, then answers "
+        "from every search; slower.",
+    ),
+    "step": ("第 {n} 步检索：{query} · {kb}", "Search {n}: {query} · {kb}"),
+    "step_none": ("没有找到段落。", "Nothing found."),
     "mode_hybrid": ("混合", "hybrid"),
     "mode_dense": ("向量", "dense"),
     "mode_keyword": ("关键词", "keyword"),

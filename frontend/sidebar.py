@@ -39,6 +39,7 @@ def render_sidebar(client: GatewayClient) -> str | None:
             return None
         if st.button(t("new_chat"), icon=":material/add_comment:", use_container_width=True):
             state.set_conversation(None)
+        st.toggle(t("deep"), key=state.DEEP_KEY, help=t("deep_help"), persist_state="session")
         _settings()
         st.subheader(t("history"))
         _conversation_list(client, kb)

@@ -8,7 +8,7 @@ import os
 import streamlit as st
 
 from services.client import DEFAULT_GATEWAY_URL, ChatOptions, GatewayClient
-from services.common.schemas import SearchMode
+from services.common.schemas import SearchMode, StepEvent
 from services.common.web_sessions import LoginPublic
 
 CLIENT_KEY = "client"
@@ -18,12 +18,15 @@ CONVERSATION_KEY = "conversation"
 # Widget keys of the chat settings (kept across page switches by persist_state="session").
 MODE_KEY, TOP_K_KEY, TEMPERATURE_KEY = "set_mode", "set_top_k", "set_temperature"
 MAX_TOKENS_KEY, SYSTEM_PROMPT_KEY = "set_max_tokens", "set_system_prompt"
+DEEP_KEY = "set_deep"
+STEPS_KEY = "deep_steps"  # message id → the searches of its deep answer, shown with it
 DEFAULT_SETTINGS: dict[str, object] = {
     MODE_KEY: "hybrid",
     TOP_K_KEY: 5,
     TEMPERATURE_KEY: 0.2,
     MAX_TOKENS_KEY: 512,
     SYSTEM_PROMPT_KEY: "",
+    DEEP_KEY: False,
 }
 MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "keyword")
 
@@ -106,5 +109,18 @@ def chat_options(conversation_id: int | None) -> ChatOptions:
         temperature=float(st.session_state[TEMPERATURE_KEY]),
         max_tokens=int(st.session_state[MAX_TOKENS_KEY]),
         system_prompt=prompt or None,
+        answer_mode="deep" if st.session_state[DEEP_KEY] else None,
         conversation_id=conversation_id,
     )
+
+
+def remember_steps(message_id: int | None, steps: list[StepEvent]) -> None:
+    """Keep a deep answer's searches for this session (they are not stored with the turn)."""
+    if message_id is not None and steps:
+        st.session_state.setdefault(STEPS_KEY, {})[message_id] = steps
+
+
+def steps_of(message_id: int | None) -> list[StepEvent]:
+    """The searches of a deep answer given in this session; none for the others."""
+    saved: dict[int, list[StepEvent]] = st.session_state.get(STEPS_KEY, {})
+    return saved.get(message_id, []) if message_id is not None else []

@@ -14,6 +14,7 @@ from llm_worker.prompts import build_messages, build_rewrite_messages, fixed_tur
 from services.common.answers import not_found_message
 from services.common.errors import UpstreamError, ZhikuError
 from services.common.generation_schemas import GenerationRequest, StreamEvent
+from services.common.planning import build_plan_messages, plan_fixed_turns
 from services.common.streams import TokenStream
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,9 @@ def _pieces(req: GenerationRequest, generator: TextGenerator) -> Iterator[str]:
     fixed = fixed_turn_count(req)
     if req.purpose == "rewrite":
         return generator.stream(build_rewrite_messages(req), 0.0, req.max_tokens or 64, fixed)
+    if req.purpose == "plan":
+        messages = build_plan_messages(req.question)
+        return generator.stream(messages, 0.0, req.max_tokens or 48, plan_fixed_turns())
     budget = generator.settings.context_tokens
     passages = select_context(req.question, req.passages, budget, generator.count_tokens)
     messages = build_messages(req.model_copy(update={"passages": passages}), req.system_prompt)

@@ -7,7 +7,7 @@ from rich.markup import escape
 
 from services.cli.output import console
 from services.client import ChatOptions, GatewayClient
-from services.common.schemas import ChatResponse, Citation, SourcesEvent
+from services.common.schemas import AnswerMode, ChatResponse, Citation, SourcesEvent, StepEvent
 
 QUOTE_CHARS = 160
 
@@ -19,15 +19,19 @@ def ask_question(
     stream: bool,
     top_k: int | None,
     verbose: bool = False,
+    answer_mode: AnswerMode | None = None,
 ) -> ChatResponse:
     """Print the passages being read and the answer (token by token when streaming), then the
     sources, and with ``verbose`` the time each step took; return the answer."""
     messages = [{"role": "user", "content": question}]
+    options = ChatOptions(top_k=top_k, answer_mode=answer_mode)
     if not stream:
-        reply = client.chat(kb, messages, ChatOptions(top_k=top_k))
+        reply = client.chat(kb, messages, options)
+        for step in reply.steps:
+            print_step(step)
         typer.echo(reply.answer)
     else:
-        reply = _stream(client, kb, messages, top_k)
+        reply = _stream(client, kb, messages, options)
     print_sources(reply)
     if verbose:
         print_timings(reply)
@@ -35,10 +39,13 @@ def ask_question(
 
 
 def _stream(
-    client: GatewayClient, kb: str, messages: list[dict[str, str]], top_k: int | None
+    client: GatewayClient, kb: str, messages: list[dict[str, str]], options: ChatOptions
 ) -> ChatResponse:
     streamed: list[str] = []
-    for item in client.chat_stream(kb, messages, ChatOptions(top_k=top_k)):
+    for item in client.chat_stream(kb, messages, options):
+        if isinstance(item, StepEvent):
+            print_step(item)
+            continue
         if isinstance(item, SourcesEvent):
             print_reading(item)
             continue
@@ -51,6 +58,13 @@ def _stream(
         streamed.append(item)
         typer.echo(item, nl=False)
     raise AssertionError("chat_stream always ends with a ChatResponse or raises")
+
+
+def print_step(step: StepEvent) -> None:
+    """One search of a deep chat: what was searched where, and the documents it found."""
+    found = ", ".join(f"{h.document_name} ({h.score:.2f})" for h in step.hits) or "nothing"
+    where = f"{step.query} @ {step.knowledge_base}"
+    console.print(f"[dim]步骤 / step {step.step}: {escape(where)} → {escape(found)}[/dim]")
 
 
 def print_reading(event: SourcesEvent) -> None:

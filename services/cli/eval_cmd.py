@@ -1,4 +1,5 @@
-"""``zhiku eval``: retrieval, answers and the not-found gate via the API; parse quality locally."""
+"""``zhiku eval``: retrieval, answers, deep chat and the not-found gate via the API; parse quality
+locally."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ from services.evaluation import (
     score_results,
     search_all,
     write_json,
+)
+from services.evaluation.deep_eval import (
+    ask_joined,
+    deep_markdown,
+    deep_report,
+    deep_table,
+    join_questions,
 )
 
 eval_app = typer.Typer(
@@ -168,6 +176,45 @@ def gate(
     if out:
         write_json(out, report)
         console.print(f"wrote {out}")
+
+
+@eval_app.command("deep")
+def deep(
+    ctx: typer.Context,
+    dataset: DatasetOpt,
+    questions: Annotated[
+        int, typer.Option("--questions", "--limit", min=1, help="Joined questions in all.")
+    ] = 30,
+    model_name: Annotated[
+        str, typer.Option(help="Name of the model the llm worker runs, for the record.")
+    ] = "unknown",
+    kb: KbOpt = "zhiku-deep",
+    reuse: ReuseOpt = False,
+    max_paragraphs: Annotated[
+        int | None, typer.Option(min=2, help="Paragraphs per set (sampled).")
+    ] = 60,
+    seed: SeedOpt = 0,
+    ingest_timeout: IngestTimeoutOpt = 7200,
+    out: OutOpt = None,
+) -> None:
+    """Fast against deep chat on questions joining two questions on different documents.
+
+    Reports how often the reply holds both gold answers, and the latency, per mode; with --out
+    also a Markdown table beside the JSON.
+    """
+    sets = load_sets(dataset, max_paragraphs, None, seed)
+    joined = join_questions(sets, questions, seed)
+    client = _client(ctx)
+    with gateway_errors():
+        ensure_corpus(client, kb, sets, reuse, console, ingest_timeout)
+        with counting(console, "asking (fast, deep)", 2 * len(joined)) as bar:
+            results = ask_joined(client, kb, joined, bar)
+    report = {"knowledge_base": kb, "model": model_name, "seed": seed, **deep_report(results)}
+    console.print(deep_table(report))
+    if out:
+        write_json(out, report)
+        out.with_suffix(".md").write_text(deep_markdown(report), encoding="utf-8")
+        console.print(f"wrote {out} and {out.with_suffix('.md')}")
 
 
 @eval_app.command("parsing")

@@ -85,10 +85,26 @@ def ask(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Print the time each step took.")
     ] = False,
+    deep: Annotated[
+        bool,
+        typer.Option(
+            "--deep/--fast",
+            help="Deep: the model may search again (reformulated, or in another knowledge base) "
+            "before it answers; each search is printed.",
+        ),
+    ] = False,
 ) -> None:
     """Ask a question; the answer is printed with its sources."""
     with gateway_errors():
-        ask_question(_client(ctx), kb, question, stream=stream, top_k=top_k, verbose=verbose)
+        ask_question(
+            _client(ctx),
+            kb,
+            question,
+            stream=stream,
+            top_k=top_k,
+            verbose=verbose,
+            answer_mode="deep" if deep else None,
+        )
 
 
 @app.command()

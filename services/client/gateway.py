@@ -22,6 +22,7 @@ from services.common.conversation_schemas import (
     FeedbackPublic,
 )
 from services.common.schemas import (
+    AnswerMode,
     ChatMessage,
     ChatResponse,
     ChunkPublic,
@@ -34,6 +35,7 @@ from services.common.schemas import (
     SearchMode,
     SearchResponse,
     SourcesEvent,
+    StepEvent,
     UploadAccepted,
 )
 from services.common.web_sessions import LoginConfig, LoginPublic, WhoAmI
@@ -57,6 +59,7 @@ class ChatOptions:
     max_tokens: int | None = None
     system_prompt: str | None = None
     conversation_id: int | None = None
+    answer_mode: AnswerMode | None = None
 
 
 class GatewayClient(BaseClient):
@@ -183,8 +186,8 @@ class GatewayClient(BaseClient):
 
     def chat_stream(
         self, kb: str, messages: Sequence[MessageLike], options: ChatOptions | None = None
-    ) -> Iterator[str | SourcesEvent | ChatResponse]:
-        """Stream the answer: its sources, token texts as they come, then the ChatResponse."""
+    ) -> Iterator[str | StepEvent | SourcesEvent | ChatResponse]:
+        """Stream the answer: a deep chat's steps, its sources, token texts, the ChatResponse."""
         body = _chat_body(kb, messages, stream=True, options=options)
         headers = {"Accept": "text/event-stream"}
         try:

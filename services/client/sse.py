@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import httpx
 
 from services.common.errors import ERROR_TYPES
-from services.common.schemas import ChatResponse, SourcesEvent
+from services.common.schemas import ChatResponse, SourcesEvent, StepEvent
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +81,14 @@ def error_from_event(data: str) -> GatewayError:
     return GatewayError(cls.status_code if cls else 502, str(body.get("error", "")), error_type)
 
 
-def chat_events(lines: Iterable[str]) -> Iterator[str | SourcesEvent | ChatResponse]:
-    """The sources (first, before generation), token texts, then the final ChatResponse."""
+def chat_events(
+    lines: Iterable[str],
+) -> Iterator[str | StepEvent | SourcesEvent | ChatResponse]:
+    """A deep chat's steps, the sources (before generation), token texts, then the response."""
     for event in parse_sse(lines):
-        if event.event == "sources":
+        if event.event == "step":
+            yield StepEvent.model_validate_json(event.data)
+        elif event.event == "sources":
             yield SourcesEvent.model_validate_json(event.data)
         elif event.event == "token":
             text = json.loads(event.data).get("text", "")

@@ -23,8 +23,10 @@ class ContextPassage(BaseModel):
 
 class GenerationRequest(BaseModel):
     stream_id: str
-    purpose: Literal["answer", "rewrite"] = Field(
-        "answer", description="'rewrite': turn a follow-up into a standalone search query."
+    purpose: Literal["answer", "rewrite", "plan"] = Field(
+        "answer",
+        description="'rewrite': turn a follow-up into a standalone search query. 'plan': a deep "
+        "chat's next step; the question is then the planner's turn (services.common.planning).",
     )
     question: str
     history: list[ChatMessage] = Field(default_factory=list)

@@ -167,6 +167,24 @@ class ChatMessage(BaseModel):
     content: str = Field(..., max_length=20000)
 
 
+AnswerMode = Literal["fast", "deep"]
+
+
+class StepHit(BaseModel):
+    chunk_id: int
+    document_name: str
+    score: float
+
+
+class StepEvent(BaseModel):
+    """One search of a deep chat, streamed as it is done: what was searched where, what came."""
+
+    step: int = Field(..., ge=1, description="1 for the first search.")
+    query: str
+    knowledge_base: str
+    hits: list[StepHit] = Field(default_factory=list, description="Best first, a few at most.")
+
+
 class ChatRequest(BaseModel):
     knowledge_base: str = Field(..., min_length=1)
     messages: list[ChatMessage] = Field(..., min_length=1)
@@ -182,6 +200,12 @@ class ChatRequest(BaseModel):
         None,
         description="A saved conversation: its history is read from the database and both "
         "turns are appended to it; only the last message of `messages` is used.",
+    )
+    answer_mode: AnswerMode = Field(
+        "fast",
+        description="'fast': one search, then the answer. 'deep': the model may search again "
+        "(reformulated, or in another knowledge base the caller sees) up to "
+        "ZHIKU_CHAT__DEEP_MAX_STEPS searches, then answers from the passages of every step.",
     )
 
 
@@ -252,6 +276,9 @@ class ChatResponse(BaseModel):
         default_factory=dict,
         description="Milliseconds per step: retrieval_ms, queue_ms, prompt_eval_ms, "
         "generation_ms, first_token_ms, checks_ms, total_ms.",
+    )
+    steps: list[StepEvent] = Field(
+        default_factory=list, description="A deep chat's searches, in order; empty when fast."
     )
 
 

@@ -207,6 +207,16 @@ class RetrievalSettings(BaseModel):
         return self
 
 
+class ChatSettings(BaseModel):
+    deep_max_steps: int = Field(
+        3,
+        ge=1,
+        le=5,
+        description="Searches a deep chat may make before it answers (the first included); "
+        "each further one costs a short planning generation.",
+    )
+
+
 class ParsingSettings(BaseModel):
     """Bounds on parsing one uploaded document, so a hostile file cannot exhaust a worker."""
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from services.client import ChatOptions, GatewayClient, GatewayError
 from services.common.answers import NOT_FOUND_EN, NOT_FOUND_ZH
-from services.common.schemas import SearchMode, SourcesEvent
+from services.common.schemas import ChatResponse, SearchMode, SourcesEvent
 from services.evaluation.datasets import EvalSet, Question
 from services.evaluation.metrics import answer_scores, latency_ms
 
@@ -69,7 +69,7 @@ def ask_one(
                 sources_s = now
             elif isinstance(event, str):
                 first_token_s = now if first_token_s is None else first_token_s
-            else:
+            elif isinstance(event, ChatResponse):
                 answer = event.answer
     except GatewayError as err:  # a failed answer scores 0 and is counted, not hidden
         answer, error = "", f"{err.error_type}: {err.error}"

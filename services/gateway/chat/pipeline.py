@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, Generator, Iterator
-from contextlib import closing, nullcontext
+from contextlib import aclosing, closing, nullcontext
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -28,6 +28,7 @@ from services.common.generation_schemas import ContextPassage, GenerationRequest
 from services.common.models import KnowledgeBase
 from services.common.schemas import (
     AnswerCheck,
+    AnswerMode,
     ChatMessage,
     ChatResponse,
     ChunkHit,
@@ -35,8 +36,10 @@ from services.common.schemas import (
     SearchMode,
     SourcePassage,
     SourcesEvent,
+    StepEvent,
 )
 from services.common.script import to_script_of
+from services.gateway.chat.deep import DeepSearch
 from services.gateway.chat.rewrite import standalone_query
 from services.gateway.chat.worker_watch import hold_generation_slot, watched_generation
 from services.gateway.search.service import search_chunks
@@ -47,6 +50,10 @@ logger = logging.getLogger(__name__)
 QUOTE_CHARS = 240
 # Yielded once the search is done: start() runs the steps up to here, before any reply is sent.
 _SEARCHED = StreamEvent(kind="end")
+# What the steps yield: a deep chat's searches, the sources, then the worker's events.
+PipelineEvent = StreamEvent | StepEvent | SourcesEvent
+# What a chat streams to its client: those, then the final response.
+ChatEvent = StreamEvent | StepEvent | SourcesEvent | ChatResponse
 # What the end event of the llm worker tells of its own time, passed on in ChatResponse.timings.
 _WORKER_TIMINGS = ("prompt_eval_ms", "generation_ms", "first_token_ms")
 
@@ -60,6 +67,9 @@ class ChatOptions:
     max_tokens: int | None = None
     mode: SearchMode | None = None
     system_prompt: str | None = None
+    answer_mode: AnswerMode = "fast"
+    # Deep mode: the knowledge bases the caller sees, which a step may search besides the chat's.
+    searchable: tuple[str, ...] = ()
 
 
 def grounded(hits: list[ChunkHit], min_score: float, question: str, answer: str = "") -> bool:
@@ -92,7 +102,16 @@ class ChatPipeline:
         self.hits: list[ChunkHit] = []
         self.timings: dict[str, float] = {}  # ms per step, see ChatResponse.timings
         self._started_at = time.monotonic()
-        self._steps: Generator[StreamEvent, None, None] | None = None
+        self._steps: Generator[PipelineEvent, None, None] | None = None
+        self.deep: DeepSearch | None = None
+        if self.options.answer_mode == "deep":
+            self.deep = DeepSearch(
+                state,
+                self.question,
+                kb.name,
+                self.options.searchable or (kb.name,),
+                state.settings.chat.deep_max_steps,
+            )
 
     def start(self, session: Session) -> ChatPipeline:
         """Run the steps up to the search, so that they fail before any reply is sent.
@@ -111,6 +130,8 @@ class ChatPipeline:
         usage: dict[str, int] = {}
         with closing(self._started()) as events:
             for event in events:
+                if not isinstance(event, StreamEvent):
+                    continue  # steps and sources: the response carries them
                 if event.kind == "token":
                     tokens.append(event.text)
                 elif event.kind == "end":
@@ -131,7 +152,14 @@ class ChatPipeline:
         )
 
     async def stream(self) -> AsyncGenerator[StreamEvent | SourcesEvent | ChatResponse, None]:
-        """The sources, token events as they come, then the final ChatResponse.
+        """As stream_with_steps(), without a deep chat's step events (for the OpenAI route)."""
+        async with aclosing(self.stream_with_steps()) as events:
+            async for event in events:
+                if not isinstance(event, StepEvent):
+                    yield event
+
+    async def stream_with_steps(self) -> AsyncGenerator[ChatEvent, None]:
+        """A deep chat's steps, the sources, token events as they come, then the ChatResponse.
 
         Errors become error events.
         """
@@ -139,9 +167,10 @@ class ChatPipeline:
         usage: dict[str, int] = {}
         events = self._started()
         try:
-            yield self.sources()
             async for event in iterate_in_threadpool(events):
-                if event.kind == "token":
+                if not isinstance(event, StreamEvent):
+                    yield event
+                elif event.kind == "token":
                     tokens.append(event.text)
                     yield event.model_copy(update={"text": to_script_of(self.question, event.text)})
                 elif event.kind == "end":
@@ -180,18 +209,19 @@ class ChatPipeline:
             query=self.query,
             check=check,
             timings=self.timings,
+            steps=self.deep.steps if self.deep else [],
         )
 
     @property
     def _min_score(self) -> float:
         return self.state.settings.retrieval.min_score
 
-    def _started(self) -> Generator[StreamEvent, None, None]:
+    def _started(self) -> Generator[PipelineEvent, None, None]:
         if self._steps is None:
             raise RuntimeError("ChatPipeline.start() must come before answer() or stream()")
         return self._steps
 
-    def _run(self, session: Session) -> Generator[StreamEvent, None, None]:
+    def _run(self, session: Session) -> Generator[PipelineEvent, None, None]:
         """The steps in order; the slot (none without a queue depth) is released in one place."""
         with hold_generation_slot(self.state) or nullcontext():
             searching = time.monotonic()
@@ -202,6 +232,9 @@ class ChatPipeline:
             )
             self.timings["retrieval_ms"] = _ms_since(searching)
             yield _SEARCHED
+            if self.deep is not None:
+                yield from self._deep_steps(self.deep, top_k)
+            yield self.sources()
             if not grounded(self.hits, self._min_score, self.question):
                 logger.info(
                     "no chunk reaches %.2f for %r: answering not-found",
@@ -213,6 +246,15 @@ class ChatPipeline:
                 return
             # Fails fast with not_ready when no llm worker is (or stays) alive to answer.
             yield from self._timed(watched_generation(self.state, self._generation_request()))
+
+    def _deep_steps(self, deep: DeepSearch, top_k: int) -> Iterator[StepEvent]:
+        """The first search as step 1, then the planner's; the answer reads all their hits."""
+        planning = time.monotonic()
+        yield deep.record(self.query, self.kb.name, self.hits)
+        yield from deep.further_steps(top_k, self.options.mode)
+        # As many passages as a fast answer reads: the prompt (and its time) stays the same.
+        self.hits = deep.merged(top_k)
+        self.timings["deep_steps_ms"] = _ms_since(planning)
 
     def _timed(self, events: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
         """The worker's events; notes the wait for its first one and its own prompt/token ms."""

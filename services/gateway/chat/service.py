@@ -11,15 +11,20 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from services.common.errors import ValidationFailedError
-from services.common.generation_schemas import StreamEvent
 from services.common.http_errors import error_payload
 from services.common.models import KnowledgeBase
-from services.common.schemas import ChatMessage, ChatRequest, ChatResponse, SourcesEvent
+from services.common.schemas import (
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    SourcesEvent,
+    StepEvent,
+)
 from services.gateway.auth import Principal
-from services.gateway.chat.pipeline import ChatOptions, ChatPipeline
+from services.gateway.chat.pipeline import ChatEvent, ChatOptions, ChatPipeline
 from services.gateway.chat.whole import answer_while_connected
 from services.gateway.conversations import service as conversations
-from services.gateway.knowledge_bases.service import get_kb
+from services.gateway.knowledge_bases.service import get_kb, list_kbs
 from services.gateway.state import GatewayState
 
 
@@ -35,6 +40,8 @@ def start(
         max_tokens=body.max_tokens,
         mode=body.mode,
         system_prompt=body.system_prompt,
+        answer_mode=body.answer_mode,
+        searchable=_searchable(session, kb, principal) if body.answer_mode == "deep" else (),
     )
     return ChatPipeline(state, kb, messages, options).start(session)
 
@@ -43,7 +50,8 @@ def streamed(
     state: GatewayState, pipeline: ChatPipeline, conv_id: int | None
 ) -> EventSourceResponse:
     """The answer's Server-Sent Events; the finished turn is stored with its conversation."""
-    return sse_response(state, _saved(state, conv_id, pipeline.question, pipeline.stream()))
+    events = pipeline.stream_with_steps()
+    return sse_response(state, _saved(state, conv_id, pipeline.question, events))
 
 
 async def whole(
@@ -59,6 +67,13 @@ async def whole(
     return await run_in_threadpool(
         conversations.append_turns, state.sessions, conv_id, pipeline.question, reply
     )
+
+
+def _searchable(session: Session, kb: KnowledgeBase, principal: Principal) -> tuple[str, ...]:
+    """The knowledge bases a deep chat's steps may search: the chat's, then the others the
+    caller sees (a key scoped to some knowledge bases reaches no other)."""
+    others = [public.name for public in list_kbs(session, principal) if public.name != kb.name]
+    return (kb.name, *others)
 
 
 def _with_saved_history(
@@ -79,8 +94,8 @@ async def _saved(
     state: GatewayState,
     conversation_id: int | None,
     question: str,
-    events: AsyncGenerator[StreamEvent | SourcesEvent | ChatResponse, None],
-) -> AsyncGenerator[StreamEvent | SourcesEvent | ChatResponse, None]:
+    events: AsyncGenerator[ChatEvent, None],
+) -> AsyncGenerator[ChatEvent, None]:
     """Store the finished turn before the end event leaves, so a reload shows it."""
     # aclosing: a response closed early closes the pipeline's stream now, not when collected.
     async with aclosing(events):
@@ -93,7 +108,7 @@ async def _saved(
 
 
 def sse_response(
-    state: GatewayState, events: AsyncGenerator[StreamEvent | SourcesEvent | ChatResponse, None]
+    state: GatewayState, events: AsyncGenerator[ChatEvent, None]
 ) -> EventSourceResponse:
     """The events as SSE; a client that reads nothing for the send timeout is dropped.
 
@@ -103,15 +118,17 @@ def sse_response(
 
 
 async def _sse(
-    events: AsyncGenerator[StreamEvent | SourcesEvent | ChatResponse, None],
+    events: AsyncGenerator[ChatEvent, None],
 ) -> AsyncGenerator[ServerSentEvent, None]:
-    """``sources`` first (before generation), then ``token``s, then ``end`` or ``error``."""
+    """Deep ``step``s, ``sources`` (before generation), ``token``s, then ``end`` or ``error``."""
     async with aclosing(events):
         async for event in events:
             yield _server_sent(event)
 
 
-def _server_sent(event: StreamEvent | SourcesEvent | ChatResponse) -> ServerSentEvent:
+def _server_sent(event: ChatEvent) -> ServerSentEvent:
+    if isinstance(event, StepEvent):
+        return ServerSentEvent(event="step", data=event.model_dump_json())
     if isinstance(event, SourcesEvent):
         return ServerSentEvent(event="sources", data=event.model_dump_json())
     if isinstance(event, ChatResponse):

@@ -14,8 +14,8 @@ from contextlib import aclosing
 
 from services.common.errors import UpstreamError
 from services.common.generation_schemas import StreamEvent
-from services.common.schemas import ChatResponse, SourcesEvent
-from services.gateway.chat.pipeline import ChatPipeline, stream_error
+from services.common.schemas import ChatResponse
+from services.gateway.chat.pipeline import ChatEvent, ChatPipeline, stream_error
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ async def answer_while_connected(
     gone = asyncio.Event()
     watcher = asyncio.ensure_future(_watch(disconnected, gone))
     try:
-        return await _collect(pipeline.stream(), gone)
+        return await _collect(pipeline.stream_with_steps(), gone)
     finally:
         watcher.cancel()
 
@@ -46,7 +46,7 @@ async def _watch(disconnected: Callable[[], Awaitable[bool]], gone: asyncio.Even
 
 
 async def _collect(
-    events: AsyncGenerator[StreamEvent | SourcesEvent | ChatResponse, None], gone: asyncio.Event
+    events: AsyncGenerator[ChatEvent, None], gone: asyncio.Event
 ) -> ChatResponse | None:
     async with aclosing(events):  # closing the stream early cancels the generation
         async for event in events:
