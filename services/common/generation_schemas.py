@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -23,8 +23,10 @@ class ContextPassage(BaseModel):
 
 class GenerationRequest(BaseModel):
     stream_id: str
-    purpose: Literal["answer", "rewrite"] = Field(
-        "answer", description="'rewrite': turn a follow-up into a standalone search query."
+    purpose: Literal["answer", "rewrite", "tools"] = Field(
+        "answer",
+        description="'rewrite': turn a follow-up into a standalone search query; 'tools': "
+        "continue ``chat`` with the model's own template, offering ``tools``.",
     )
     question: str
     history: list[ChatMessage] = Field(default_factory=list)
@@ -32,6 +34,15 @@ class GenerationRequest(BaseModel):
     temperature: float | None = None
     max_tokens: int | None = None
     system_prompt: str | None = None
+    chat: list[dict[str, Any]] = Field(
+        default_factory=list, description="'tools': the OpenAI-format messages, as sent."
+    )
+    tools: list[dict[str, Any]] = Field(
+        default_factory=list, description="'tools': OpenAI-format function tools."
+    )
+    tool_choice: str | dict[str, Any] = Field(
+        "auto", description="'tools': 'auto', 'required' or {'type': 'function', ...}."
+    )
 
 
 class StreamEvent(BaseModel):

@@ -14,8 +14,10 @@ from services.common.schemas import ChatResponse, SourcesEvent
 from services.gateway.auth import Principal
 from services.gateway.chat.pipeline import ChatOptions, ChatPipeline
 from services.gateway.knowledge_bases.service import get_kb, list_kbs
+from services.gateway.openai import tools
 from services.gateway.openai.schemas import (
     MODEL_PREFIX,
+    FinishReason,
     OpenAIAssistantMessage,
     OpenAIChatChunk,
     OpenAIChatRequest,
@@ -45,11 +47,16 @@ def complete(
 ) -> OpenAIChatResponse | AsyncIterator[str]:
     """The completion, or its chunks as Server-Sent Event lines when streamed."""
     kb = get_kb(session, body.knowledge_base, principal)
+    completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    if tools.uses_tools(body):
+        turn = tools.tool_turn(state, body)
+        if turn is not None:
+            return _turn_reply(body, turn, completion_id, created)
     options = ChatOptions(
         top_k=body.top_k, temperature=body.temperature, max_tokens=body.max_tokens
     )
-    pipeline = ChatPipeline(state, kb, body.messages, options).start(session)
-    completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    messages = tools.grounded_messages(body.messages)
+    pipeline = ChatPipeline(state, kb, messages, options).start(session)
     if body.stream:
         return _chunks(body.model, pipeline.stream(), completion_id, created)
     response = pipeline.answer()
@@ -63,11 +70,39 @@ def complete(
     )
 
 
-def _usage(response: ChatResponse) -> OpenAIUsage:
-    prompt, completion = (
-        response.usage.get("prompt_tokens", 0),
-        response.usage.get("completion_tokens", 0),
+def _turn_reply(
+    body: OpenAIChatRequest, turn: tools.ToolTurn, completion_id: str, created: int
+) -> OpenAIChatResponse | AsyncIterator[str]:
+    """The model's own turn: text, or calls of the client's tools for the client to run."""
+    if body.stream:
+
+        def frame(delta: OpenAIDelta, finish: FinishReason | None) -> OpenAIChatChunk:
+            choice = OpenAIChunkChoice(delta=delta, finish_reason=finish)
+            return OpenAIChatChunk(
+                id=completion_id, created=created, model=body.model, choices=[choice]
+            )
+
+        return tools.sse_lines(tools.turn_chunks(turn, frame))
+    # OpenAI sends null content beside calls that came without text.
+    content = (turn.content or None) if turn.calls else turn.content
+    message = OpenAIAssistantMessage(content=content, tool_calls=turn.calls or None)
+    return OpenAIChatResponse(
+        id=completion_id,
+        created=created,
+        model=body.model,
+        choices=[
+            OpenAIChoice(message=message, finish_reason="tool_calls" if turn.calls else "stop")
+        ],
+        usage=_usage_of(turn.usage),
     )
+
+
+def _usage(response: ChatResponse) -> OpenAIUsage:
+    return _usage_of(response.usage)
+
+
+def _usage_of(usage: dict[str, int]) -> OpenAIUsage:
+    prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
     return OpenAIUsage(
         prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
     )
