@@ -112,6 +112,7 @@ class LlamaGenerator:
         the template offers them; a forcing ``tool_choice`` starts the answer with the call's
         opening text (yielded first), which the model completes.
         """
+        tools = None if tool_choice == "none" else tools  # 'none': the model sees no tools
         prefill = prefill_for(tool_choice) if tools else ""
         temp = self.settings.temperature if temperature is None else temperature
         limit = self.settings.max_tokens if max_tokens is None else max_tokens
