@@ -37,8 +37,8 @@ def format_tool_call(name: str, arguments: str) -> str:
 
 def prefill_for(tool_choice: str | dict[str, Any] | None) -> str:
     """The start of the answer that forces a call: any tool ('required') or the named one."""
-    if tool_choice == "required":
-        return f"{TOOL_CALL_OPEN}\n"
+    if tool_choice == "required":  # the name's quote too: after the bare tag 0.5B stops
+        return f'{TOOL_CALL_OPEN}\n{{"name": "'
     if isinstance(tool_choice, dict):
         name = json.dumps(tool_choice.get("function", {}).get("name", ""))
         return f'{TOOL_CALL_OPEN}\n{{"name": {name}, "arguments": '
@@ -66,16 +66,34 @@ def _parse_block(block: str) -> ParsedToolCall | None:
 def parse_tool_calls(text: str) -> tuple[str, list[ParsedToolCall]] | None:
     """The text before the first block and the calls; None when a block is not a valid call.
 
-    Text without any block is a plain answer: ``(text, [])``.
+    Text without any block is a plain answer, ``(text, [])``, unless it is only bare calls.
     """
     start = text.find(TOOL_CALL_OPEN)
     if start < 0:
-        return text, []
+        return text, _bare_calls(text)
     calls = [_parse_block(m.group(1)) for m in _BLOCK.finditer(text, start)]
     valid = [c for c in calls if c is not None]
     if len(valid) != len(calls):
         return None
     return text[:start].strip(), valid
+
+
+def _bare_calls(text: str) -> list[ParsedToolCall]:
+    """Calls written without their tags: llama.cpp drops special tokens such as <tool_call> from
+    the text it returns, so a call the model starts on its own arrives as bare JSON objects."""
+    rest, calls = text.strip(), []
+    decoder = json.JSONDecoder()
+    while rest.startswith("{"):
+        try:
+            _, end = decoder.raw_decode(rest)
+        except json.JSONDecodeError:
+            return []
+        call = _parse_block(rest[:end])
+        if call is None or ('"arguments"' not in rest[:end] and '"parameters"' not in rest[:end]):
+            return []
+        calls.append(call)
+        rest = rest[end:].strip()
+    return calls if not rest else []
 
 
 def template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

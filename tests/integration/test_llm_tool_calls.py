@@ -32,7 +32,9 @@ QUESTION = [{"role": "user", "content": "What is the weather in Paris right now?
 
 
 def _settings() -> LLMSettings:
-    return LLMSettings(n_ctx=2048, n_threads=2, max_tokens=96, prefix_states=0)
+    return LLMSettings(
+        default_model="qwen2.5-0.5b", n_ctx=2048, n_threads=4, max_tokens=96, prefix_states=0
+    )
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,16 @@ def test_a_forced_prefill_and_the_models_rest_parse_as_the_named_call() -> None:
     text = prefill_for(choice) + '{"city": "Oslo"}}\n</tool_call>'
     parsed = parse_tool_calls(text)
     assert parsed is not None and parsed[1][0].name == "get_weather"
-    assert prefill_for("auto") == "" and prefill_for("required") == "<tool_call>\n"
+    assert prefill_for("auto") == ""
+    required = parse_tool_calls(prefill_for("required") + 'get_weather", "arguments": {}}')
+    assert required is not None and required[1][0].name == "get_weather"
+
+
+def test_bare_calls_count_as_calls_and_other_json_as_text() -> None:
+    # llama.cpp drops the special <tool_call> tokens from the text it returns.
+    parsed = parse_tool_calls('{"name": "get_weather", "arguments": {"city": "Paris"}}')
+    assert parsed is not None and [c.name for c in parsed[1]] == ["get_weather"]
+    assert parse_tool_calls('{"name": "Bob"}') == ('{"name": "Bob"}', [])
 
 
 def test_a_formatted_call_round_trips() -> None:

@@ -148,6 +148,9 @@ class OpenAIChatResponse(BaseModel):
     choices: list[OpenAIChoice]
     usage: OpenAIUsage
     citations: list[Citation] = Field(default_factory=list, description="zhiku extension.")
+    zhiku_tool: str | None = Field(
+        None, description="zhiku extension: the built-in tool the gateway ran for this answer."
+    )
 
 
 class OpenAIFunctionDelta(BaseModel):

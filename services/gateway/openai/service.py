@@ -17,6 +17,7 @@ from services.gateway.knowledge_bases.service import get_kb, list_kbs
 from services.gateway.openai import tools
 from services.gateway.openai.schemas import (
     MODEL_PREFIX,
+    SEARCH_TOOL,
     FinishReason,
     OpenAIAssistantMessage,
     OpenAIChatChunk,
@@ -48,10 +49,12 @@ def complete(
     """The completion, or its chunks as Server-Sent Event lines when streamed."""
     kb = get_kb(session, body.knowledge_base, principal)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    searched = False  # whether the model's turn chose the knowledge-base search
     if tools.uses_tools(body):
         turn = tools.tool_turn(state, body)
         if turn is not None:
             return _turn_reply(body, turn, completion_id, created)
+        searched = body.tool_choice != "none"
     options = ChatOptions(
         top_k=body.top_k, temperature=body.temperature, max_tokens=body.max_tokens
     )
@@ -67,6 +70,7 @@ def complete(
         choices=[OpenAIChoice(message=OpenAIAssistantMessage(content=response.answer))],
         usage=_usage(response),
         citations=response.citations,
+        zhiku_tool=SEARCH_TOOL if searched else None,
     )
 
 
