@@ -45,11 +45,23 @@ def prefill_for(tool_choice: str | dict[str, Any] | None) -> str:
     return ""
 
 
+def _decode(text: str) -> tuple[Any, int] | None:
+    """The JSON value ``text`` starts with and where it ends; one missing closing brace (small
+    models drop the last one of ``}}``) is forgiven."""
+    for suffix in ("", "}"):
+        try:
+            value, end = json.JSONDecoder().raw_decode(text + suffix)
+        except json.JSONDecodeError:
+            continue
+        return value, min(end, len(text))
+    return None
+
+
 def _parse_block(block: str) -> ParsedToolCall | None:
-    try:
-        value, _ = json.JSONDecoder().raw_decode(block)
-    except json.JSONDecodeError:
+    decoded = _decode(block)
+    if decoded is None:
         return None
+    value = decoded[0]
     if not isinstance(value, dict) or not isinstance(value.get("name"), str):
         return None
     args = value.get("arguments", value.get("parameters", {}))
@@ -82,17 +94,16 @@ def _bare_calls(text: str) -> list[ParsedToolCall]:
     """Calls written without their tags: llama.cpp drops special tokens such as <tool_call> from
     the text it returns, so a call the model starts on its own arrives as bare JSON objects."""
     rest, calls = text.strip(), []
-    decoder = json.JSONDecoder()
     while rest.startswith("{"):
-        try:
-            _, end = decoder.raw_decode(rest)
-        except json.JSONDecodeError:
-            return []
+        decoded = _decode(rest)
+        if decoded is None:  # cut off by max_tokens: the whole calls before it count
+            return calls
+        end = decoded[1]
         call = _parse_block(rest[:end])
         if call is None or ('"arguments"' not in rest[:end] and '"parameters"' not in rest[:end]):
             return []
         calls.append(call)
-        rest = rest[end:].strip()
+        rest = rest[end:].strip().removeprefix(TOOL_CALL_CLOSE).strip()
     return calls if not rest else []
 
 

@@ -58,6 +58,22 @@ def test_bare_calls_count_as_calls_and_other_json_as_text() -> None:
     parsed = parse_tool_calls('{"name": "get_weather", "arguments": {"city": "Paris"}}')
     assert parsed is not None and [c.name for c in parsed[1]] == ["get_weather"]
     assert parse_tool_calls('{"name": "Bob"}') == ('{"name": "Bob"}', [])
+    prose = '{"name": "f", "arguments": {}} and then prose'
+    assert parse_tool_calls(prose) == (prose, [])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "search", "arguments": {"query": "q"}',  # the last brace dropped
+        '{"name": "search", "arguments": {"query": "q"}}\n{"name": "search", "arguments": {"qu',
+        '{"name": "search", "arguments": {"query": "q"}}\n</tool_call>',
+    ],
+)
+def test_what_small_models_write_still_parses(text: str) -> None:
+    parsed = parse_tool_calls(text)
+    assert parsed is not None
+    assert [(c.name, json.loads(c.arguments)) for c in parsed[1]] == [("search", {"query": "q"})]
 
 
 def test_a_formatted_call_round_trips() -> None:
