@@ -93,7 +93,7 @@ def parse_tool_calls(text: str) -> tuple[str, list[ParsedToolCall]] | None:
 def _bare_calls(text: str) -> list[ParsedToolCall]:
     """Calls written without their tags: llama.cpp drops special tokens such as <tool_call> from
     the text it returns, so a call the model starts on its own arrives as bare JSON objects."""
-    rest, calls = text.strip(), []
+    rest, calls = text.strip(), list[ParsedToolCall]()
     while rest.startswith("{"):
         decoded = _decode(rest)
         if decoded is None:  # cut off by max_tokens: the whole calls before it count
