@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.common.settings import LLMSettings, Settings
 
@@ -26,12 +26,18 @@ class TextGenerator(Protocol):
 
     def stream(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         temperature: float | None = None,
         max_tokens: int | None = None,
         fixed: int = 0,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> Iterator[str]:
-        """The answer's text pieces; ``last_usage`` and ``last_timings`` are set at its end."""
+        """The answer's text pieces; ``last_usage`` and ``last_timings`` are set at its end.
+
+        With ``tools`` (OpenAI format) the model may answer with calls, written as
+        ``<tool_call>`` blocks (services/common/tool_calls.py) whichever backend made them.
+        """
         ...
 
 

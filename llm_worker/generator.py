@@ -15,6 +15,7 @@ from llm_worker import cpu_info
 from llm_worker.prefix import ChatRenderer, PrefixStates
 from services.common.errors import NotReadyError, ValidationFailedError
 from services.common.settings import LLMSettings
+from services.common.tool_calls import prefill_for, template_messages
 
 logger = logging.getLogger(__name__)
 
@@ -99,16 +100,22 @@ class LlamaGenerator:
 
     def stream(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         temperature: float | None = None,
         max_tokens: int | None = None,
         fixed: int = 0,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> Iterator[str]:
         """Yield the answer's text pieces; usage and timings are set when the stream ends.
 
         The first ``fixed`` messages are the same for many requests: their evaluated state is
-        kept and restored, so a request evaluates only the messages after them.
+        kept and restored, so a request evaluates only the messages after them. With ``tools``
+        the template offers them; a forcing ``tool_choice`` starts the answer with the call's
+        opening text (yielded first), which the model completes.
         """
+        tools = None if tool_choice == "none" else tools  # 'none': the model sees no tools
+        prefill = prefill_for(tool_choice) if tools else ""
         temp = self.settings.temperature if temperature is None else temperature
         limit = self.settings.max_tokens if max_tokens is None else max_tokens
         # One llama context serves one request at a time; the lock spans the whole stream.
@@ -118,8 +125,10 @@ class LlamaGenerator:
             # A stream closed early stops like a length stop: the last token is not evaluated.
             finish_reason = "length"
             llama_cpp.llama_perf_context_reset(self._llama.ctx)
+            if prefill:  # part of the prompt's tokens already: not counted again as completion
+                yield prefill
             try:
-                for choice in self._start(messages, temp, limit, fixed):
+                for choice in self._start(messages, temp, limit, fixed, tools, prefill):
                     text = choice.get("text") or (choice.get("delta") or {}).get("content") or ""
                     finish_reason = choice.get("finish_reason") or finish_reason
                     if text:
@@ -130,11 +139,17 @@ class LlamaGenerator:
                 self.last_timings = self._timings()
 
     def _start(
-        self, messages: list[dict[str, str]], temperature: float, max_tokens: int, fixed: int
+        self,
+        messages: list[dict[str, Any]],
+        temperature: float,
+        max_tokens: int,
+        fixed: int,
+        tools: list[dict[str, Any]] | None = None,
+        prefill: str = "",
     ) -> Iterator[Any]:
         self._cached, self._prompt_tokens = 0, None
         try:
-            response = self._complete(messages, temperature, max_tokens, fixed)
+            response = self._complete(messages, temperature, max_tokens, fixed, tools, prefill)
             # The prompt is evaluated on the first step; a too-long prompt fails right here.
             first = next(response)
         except StopIteration:
@@ -150,8 +165,18 @@ class LlamaGenerator:
             yield chunk["choices"][0]
 
     def _complete(
-        self, messages: list[dict[str, str]], temperature: float, max_tokens: int, fixed: int
+        self,
+        messages: list[dict[str, Any]],
+        temperature: float,
+        max_tokens: int,
+        fixed: int,
+        tools: list[dict[str, Any]] | None = None,
+        prefill: str = "",
     ) -> Iterator[Any]:
+        if self._renderer is None and tools:
+            raise ValidationFailedError(
+                f"{self.model_path.name} has no GGUF chat template to offer tools with"
+            )
         if self._renderer is None:  # another chat format: llama.cpp's own prefix reuse only
             chat = self._llama.create_chat_completion(
                 messages=messages,  # type: ignore[arg-type]
@@ -161,7 +186,10 @@ class LlamaGenerator:
                 stream=True,
             )
             return cast(Iterator[Any], chat)  # stream=True always returns an iterator
-        prompt = self._renderer.prompt(messages)
+        if tools:
+            prompt = self._renderer.prompt(template_messages(messages), tools, prefill)
+        else:
+            prompt = self._renderer.prompt(messages)
         if len(prompt.tokens) >= self._llama.n_ctx():
             raise ValueError(
                 f"Requested tokens ({len(prompt.tokens)}) exceed context window of "

@@ -25,6 +25,7 @@ from services.common.errors import (
     ZhikuError,
 )
 from services.common.settings import LLMSettings
+from services.common.tool_calls import format_tool_call
 
 logger = logging.getLogger(__name__)
 
@@ -127,15 +128,20 @@ class OpenAIGenerator:
 
     def stream(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         temperature: float | None = None,
         max_tokens: int | None = None,
         fixed: int = 0,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> Iterator[str]:
         """Yield the answer's text pieces; usage and timings are set when the stream ends.
 
         ``fixed`` is accepted for the llama.cpp backend's sake: a server keeps its own prefix cache.
+        ``tools`` and ``tool_choice`` go to the server as given; its tool calls come back as
+        ``<tool_call>`` blocks after the text.
         """
+        offer = _ToolOffer(tools or [], tool_choice)
         temp = self.settings.temperature if temperature is None else temperature
         limit = self.settings.max_tokens if max_tokens is None else max_tokens
         with self._lock:
@@ -145,7 +151,7 @@ class OpenAIGenerator:
             pieces: list[str] = []
             usage: dict[str, Any] = {}
             try:
-                with closing(self._chunks(messages, temp, limit)) as chunks:
+                with closing(self._chunks(messages, temp, limit, offer)) as chunks:
                     for text, chunk_usage in chunks:
                         usage = chunk_usage or usage
                         if text:
@@ -156,10 +162,15 @@ class OpenAIGenerator:
                 self._finish(messages, "".join(pieces), len(pieces), usage, started, first)
 
     def _chunks(
-        self, messages: list[dict[str, str]], temperature: float, max_tokens: int
+        self,
+        messages: list[dict[str, Any]],
+        temperature: float,
+        max_tokens: int,
+        offer: _ToolOffer,
     ) -> Generator[tuple[str, dict[str, Any] | None], None, None]:
         try:
             response = self._client.chat.completions.create(
+                **offer.arguments(),
                 model=self.settings.model or "",
                 messages=cast(Any, messages),
                 temperature=temperature,
@@ -177,9 +188,13 @@ class OpenAIGenerator:
                     usage = chunk.usage.model_dump() if chunk.usage else None
                     choice = chunk.choices[0] if chunk.choices else None
                     finished = finished or bool(choice and choice.finish_reason)
+                    if choice and choice.delta.tool_calls:
+                        offer.add(choice.delta.tool_calls)
                     yield (choice.delta.content if choice else None) or "", usage
             except SERVER_ERRORS as exc:
                 raise server_error(exc, self.base_url) from exc
+        for block in offer.blocks():
+            yield block, None
         if not finished:  # e.g. llama-cpp-python's server interrupted it for another request
             raise NotReadyError(
                 f"the model server at {self.base_url} ended the answer without a finish reason"
@@ -187,7 +202,7 @@ class OpenAIGenerator:
 
     def _finish(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         answer: str,
         chunks: int,
         usage: dict[str, Any],
@@ -197,7 +212,7 @@ class OpenAIGenerator:
         """Usage as the server counted it, else estimated; timings on this worker's clock."""
         prompt = usage.get("prompt_tokens")
         if prompt is None:
-            prompt = sum(approx_tokens(m["content"]) for m in messages)
+            prompt = sum(approx_tokens(str(m.get("content") or "")) for m in messages)
         completion = usage.get("completion_tokens")
         if completion is None:
             completion = chunks  # servers send one token per chunk
@@ -217,3 +232,29 @@ class OpenAIGenerator:
             "cached_tokens": float(cached),
             "evaluated_tokens": float(max(0, int(prompt) - int(cached))),
         }
+
+
+class _ToolOffer:
+    """The tools a request offers the server, and the calls its stream assembles piece by piece."""
+
+    def __init__(self, tools: list[dict[str, Any]], tool_choice: str | dict[str, Any] | None):
+        self.tools, self.tool_choice = tools, tool_choice
+        self._calls: dict[int, list[str]] = {}  # index -> [name, arguments so far]
+
+    def arguments(self) -> dict[str, Any]:
+        """The create() arguments for the tools; none when no tool is offered."""
+        if not self.tools:
+            return {}
+        return {"tools": self.tools, "tool_choice": self.tool_choice or "auto"}
+
+    def add(self, deltas: list[Any]) -> None:
+        """One chunk's tool-call deltas: a name and the next piece of the arguments."""
+        for delta in deltas:
+            call = self._calls.setdefault(delta.index, ["", ""])
+            if delta.function is not None:
+                call[0] += delta.function.name or ""
+                call[1] += delta.function.arguments or ""
+
+    def blocks(self) -> list[str]:
+        """The assembled calls, as the ``<tool_call>`` text the gateway parses."""
+        return ["\n" + format_tool_call(n, a) for _, (n, a) in sorted(self._calls.items())]

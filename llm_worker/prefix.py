@@ -55,11 +55,19 @@ class ChatRenderer:
             return None
         return cls(llama, template) if template else None
 
-    def prompt(self, messages: list[dict[str, str]]) -> ChatPrompt:
-        """The tokens the model reads for ``messages``, ending with the assistant's turn opener."""
-        result = self._prompt(messages=messages)  # type: ignore[arg-type]
+    def prompt(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        prefill: str = "",
+    ) -> ChatPrompt:
+        """The tokens the model reads for ``messages``, ending with the assistant's turn opener.
+
+        ``tools`` are rendered by the template itself; ``prefill`` is the answer's forced start.
+        """
+        result = self._prompt(messages=messages, tools=tools or None)  # type: ignore[arg-type]
         stop = [result.stop] if isinstance(result.stop, str) else list(result.stop or [])
-        return ChatPrompt(self._encode(result.prompt), stop, result.stopping_criteria)
+        return ChatPrompt(self._encode(result.prompt + prefill), stop, result.stopping_criteria)
 
     def turns(self, messages: list[dict[str, str]]) -> list[int]:
         """The tokens of ``messages`` alone, as the start of a longer conversation."""

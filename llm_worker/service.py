@@ -53,6 +53,9 @@ def publish_error(stream: TokenStream, stream_id: str, exc: BaseException) -> No
 
 def _pieces(req: GenerationRequest, generator: TextGenerator) -> Iterator[str]:
     """The answer behind the grounding check, or a rewritten query (short, deterministic)."""
+    if req.purpose == "tools":  # the client's conversation in the model's own template
+        tools, choice = req.tools, req.tool_choice
+        return generator.stream(req.chat, req.temperature, req.max_tokens, 0, tools, choice)
     fixed = fixed_turn_count(req)
     if req.purpose == "rewrite":
         return generator.stream(build_rewrite_messages(req), 0.0, req.max_tokens or 64, fixed)

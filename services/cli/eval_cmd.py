@@ -178,6 +178,55 @@ def gate(
         console.print(f"wrote {out}")
 
 
+@eval_app.command("tools")
+def tools(
+    ctx: typer.Context,
+    dataset: DatasetOpt,
+    questions: Annotated[int, typer.Option(min=1, help="Questions of each kind.")] = 30,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Ask only this many of each kind (a quick check).")
+    ] = None,
+    model_name: Annotated[
+        str, typer.Option(help="Name of the model the llm worker runs, for the record.")
+    ] = "unknown",
+    kb: KbOpt = "zhiku-eval",
+    reuse: ReuseOpt = False,
+    max_paragraphs: MaxParOpt = None,
+    seed: SeedOpt = 0,
+    ingest_timeout: IngestTimeoutOpt = 7200,
+    out: OutOpt = None,
+) -> None:
+    """How often the model searches the knowledge base when, and only when, a question needs it.
+
+    Asks the datasets' questions (they need the documents) and greetings, arithmetic and small
+    talk (they do not) via POST /v1/chat/completions with tools; writes JSON and Markdown.
+    """
+    from services.evaluation.tool_eval import (
+        NO_TOOL_QUESTIONS,
+        tool_choices,
+        tool_markdown,
+        tool_report,
+        tool_table,
+        write_markdown,
+    )
+
+    count = min(questions, limit or questions, len(NO_TOOL_QUESTIONS))
+    sets = load_sets(dataset, max_paragraphs, -(-count // len(dataset)), seed)
+    needing = [(q.text, True) for s in sets for q in s.questions][:count]
+    asked = needing + [(text, False) for text in NO_TOOL_QUESTIONS[:count]]
+    client = _client(ctx)
+    with gateway_errors():
+        ensure_corpus(client, kb, sets, reuse, console, ingest_timeout)
+        with counting(console, "asking", len(asked)) as bar:
+            results = tool_choices(client, kb, asked, bar)
+    report = {"knowledge_base": kb, "model": model_name, "seed": seed, **tool_report(results)}
+    console.print(tool_table(report))
+    if out:
+        write_json(out, report)
+        write_markdown(out.with_suffix(".md"), tool_markdown(report))
+        console.print(f"wrote {out} and {out.with_suffix('.md')}")
+
+
 @eval_app.command("deep")
 def deep(
     ctx: typer.Context,

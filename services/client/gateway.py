@@ -65,6 +65,11 @@ class ChatOptions:
 class GatewayClient(BaseClient):
     """Synchronous client of the gateway's public API; every method returns the wire schemas."""
 
+    def openai_chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /v1/chat/completions as given; the reply's JSON (not streamed)."""
+        reply: dict[str, Any] = self._request("POST", "/v1/chat/completions", json=body).json()
+        return reply
+
     def health(self) -> HealthPublic:
         """``GET /healthz``: the gateway process is up."""
         return self._get_model(HealthPublic, "GET", "/healthz")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -23,10 +23,11 @@ class ContextPassage(BaseModel):
 
 class GenerationRequest(BaseModel):
     stream_id: str
-    purpose: Literal["answer", "rewrite", "plan"] = Field(
+    purpose: Literal["answer", "rewrite", "plan", "tools"] = Field(
         "answer",
         description="'rewrite': turn a follow-up into a standalone search query. 'plan': a deep "
-        "chat's next step; the question is then the planner's turn (services.common.planning).",
+        "chat's next step; the question is then the planner's turn (services.common.planning). "
+        "'tools': continue ``chat`` with the model's own template, offering ``tools``.",
     )
     question: str
     history: list[ChatMessage] = Field(default_factory=list)
@@ -34,6 +35,15 @@ class GenerationRequest(BaseModel):
     temperature: float | None = None
     max_tokens: int | None = None
     system_prompt: str | None = None
+    chat: list[dict[str, Any]] = Field(
+        default_factory=list, description="'tools': the OpenAI-format messages, as sent."
+    )
+    tools: list[dict[str, Any]] = Field(
+        default_factory=list, description="'tools': OpenAI-format function tools."
+    )
+    tool_choice: str | dict[str, Any] = Field(
+        "auto", description="'tools': 'auto', 'required' or {'type': 'function', ...}."
+    )
 
 
 class StreamEvent(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.gateway.auth import PrincipalDep
@@ -27,9 +28,14 @@ async def chat_completions(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> OpenAIChatResponse | Response:
-    pipeline = await run_in_threadpool(service.start, state, session, body, principal)
+    begun = await run_in_threadpool(service.start, state, session, body, principal)
+    if isinstance(begun.turn, OpenAIChatResponse):
+        return begun.turn
+    if begun.turn is not None:  # the model's whole tool turn, sent as chunks
+        return StreamingResponse(begun.turn, media_type="text/event-stream")
+    assert begun.pipeline is not None
     if body.stream:
-        return service.streamed(state, body, pipeline)
-    reply = await service.whole(body, pipeline, request.is_disconnected)
+        return service.streamed(state, body, begun.pipeline)
+    reply = await service.whole(body, begun.pipeline, request.is_disconnected, begun.searched)
     # None: the client is gone, and nobody reads this (499: nginx's "client closed request").
     return reply if reply is not None else Response(status_code=CLIENT_CLOSED)

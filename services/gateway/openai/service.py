@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -18,8 +19,11 @@ from services.gateway.auth import Principal
 from services.gateway.chat.pipeline import ChatOptions, ChatPipeline
 from services.gateway.chat.whole import answer_while_connected
 from services.gateway.knowledge_bases.service import get_kb, list_kbs
+from services.gateway.openai import tools
 from services.gateway.openai.schemas import (
     MODEL_PREFIX,
+    SEARCH_TOOL,
+    FinishReason,
     OpenAIAssistantMessage,
     OpenAIChatChunk,
     OpenAIChatRequest,
@@ -44,15 +48,33 @@ def list_models(session: Session, principal: Principal) -> OpenAIModelList:
     )
 
 
+@dataclass
+class Begun:
+    """A completion under way: the model's own tool turn, ready; or the grounded pipeline."""
+
+    turn: OpenAIChatResponse | AsyncIterator[str] | None = None
+    pipeline: ChatPipeline | None = None
+    searched: bool = False  # whether the model's turn chose the knowledge-base search
+
+
 def start(
     state: GatewayState, session: Session, body: OpenAIChatRequest, principal: Principal
-) -> ChatPipeline:
-    """The pipeline run up to its search (so that bad requests fail before any reply)."""
+) -> Begun:
+    """The tool turn, or the pipeline run up to its search (bad requests fail before a reply)."""
     kb = get_kb(session, body.knowledge_base, principal)
+    searched = False
+    if tools.uses_tools(body):
+        turn = tools.tool_turn(state, body)
+        if turn is not None:
+            completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+            return Begun(turn=_turn_reply(body, turn, completion_id, created))
+        searched = body.tool_choice != "none"
     options = ChatOptions(
         top_k=body.top_k, temperature=body.temperature, max_tokens=body.max_tokens
     )
-    return ChatPipeline(state, kb, body.messages, options).start(session)
+    messages = tools.grounded_messages(body.messages)
+    pipeline = ChatPipeline(state, kb, messages, options).start(session)
+    return Begun(pipeline=pipeline, searched=searched)
 
 
 def streamed(state: GatewayState, body: OpenAIChatRequest, pipeline: ChatPipeline) -> Response:
@@ -67,7 +89,10 @@ def streamed(state: GatewayState, body: OpenAIChatRequest, pipeline: ChatPipelin
 
 
 async def whole(
-    body: OpenAIChatRequest, pipeline: ChatPipeline, disconnected: Callable[[], Awaitable[bool]]
+    body: OpenAIChatRequest,
+    pipeline: ChatPipeline,
+    disconnected: Callable[[], Awaitable[bool]],
+    searched: bool = False,
 ) -> OpenAIChatResponse | None:
     """The completion at once; None when the client left first (its generation cancelled)."""
     response = await answer_while_connected(pipeline, disconnected)
@@ -80,14 +105,43 @@ async def whole(
         choices=[OpenAIChoice(message=OpenAIAssistantMessage(content=response.answer))],
         usage=_usage(response),
         citations=response.citations,
+        zhiku_tool=SEARCH_TOOL if searched else None,
+    )
+
+
+def _turn_reply(
+    body: OpenAIChatRequest, turn: tools.ToolTurn, completion_id: str, created: int
+) -> OpenAIChatResponse | AsyncIterator[str]:
+    """The model's own turn: text, or calls of the client's tools for the client to run."""
+    if body.stream:
+
+        def frame(delta: OpenAIDelta, finish: FinishReason | None) -> OpenAIChatChunk:
+            choice = OpenAIChunkChoice(delta=delta, finish_reason=finish)
+            return OpenAIChatChunk(
+                id=completion_id, created=created, model=body.model, choices=[choice]
+            )
+
+        return tools.sse_lines(tools.turn_chunks(turn, frame))
+    # OpenAI sends null content beside calls that came without text.
+    content = (turn.content or None) if turn.calls else turn.content
+    message = OpenAIAssistantMessage(content=content, tool_calls=turn.calls or None)
+    return OpenAIChatResponse(
+        id=completion_id,
+        created=created,
+        model=body.model,
+        choices=[
+            OpenAIChoice(message=message, finish_reason="tool_calls" if turn.calls else "stop")
+        ],
+        usage=_usage_of(turn.usage),
     )
 
 
 def _usage(response: ChatResponse) -> OpenAIUsage:
-    prompt, completion = (
-        response.usage.get("prompt_tokens", 0),
-        response.usage.get("completion_tokens", 0),
-    )
+    return _usage_of(response.usage)
+
+
+def _usage_of(usage: dict[str, int]) -> OpenAIUsage:
+    prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
     return OpenAIUsage(
         prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
     )
