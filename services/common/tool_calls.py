@@ -15,6 +15,7 @@ from typing import Any
 TOOL_CALL_OPEN = "<tool_call>"
 TOOL_CALL_CLOSE = "</tool_call>"
 _BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
+_FENCE = re.compile(r"^```[A-Za-z]*\s*(.*?)\s*`*$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def parse_tool_calls(text: str) -> tuple[str, list[ParsedToolCall]] | None:
 def _bare_calls(text: str) -> list[ParsedToolCall]:
     """Calls written without their tags: llama.cpp drops special tokens such as <tool_call> from
     the text it returns, so a call the model starts on its own arrives as bare JSON objects."""
-    rest, calls = text.strip(), list[ParsedToolCall]()
+    rest, calls = _unwrapped(text), list[ParsedToolCall]()
     while rest.startswith("{"):
         decoded = _decode(rest)
         if decoded is None:  # cut off by max_tokens: the whole calls before it count
@@ -105,6 +106,18 @@ def _bare_calls(text: str) -> list[ParsedToolCall]:
         calls.append(call)
         rest = rest[end:].strip().removeprefix(TOOL_CALL_CLOSE).strip()
     return calls if not rest else []
+
+
+def _unwrapped(text: str) -> str:
+    """Bare calls as Qwen2.5 also writes them: inside a Markdown code fence (```json …```,
+    its end sometimes cut), or with the template's doubled braces copied (``{{"name": …}}}``)."""
+    rest = text.strip()
+    fenced = _FENCE.match(rest)
+    if fenced:
+        rest = fenced.group(1).strip()
+    if rest.startswith("{{") and rest.endswith("}}"):
+        rest = rest[1:-1]
+    return rest
 
 
 def template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -60,6 +60,8 @@ def test_bare_calls_count_as_calls_and_other_json_as_text() -> None:
     assert parse_tool_calls('{"name": "Bob"}') == ('{"name": "Bob"}', [])
     prose = '{"name": "f", "arguments": {}} and then prose'
     assert parse_tool_calls(prose) == (prose, [])
+    code = '```json\n{"name": "Bob", "age": 3}\n```'  # JSON asked for is an answer
+    assert parse_tool_calls(code) == (code, [])
 
 
 @pytest.mark.parametrize(
@@ -68,6 +70,10 @@ def test_bare_calls_count_as_calls_and_other_json_as_text() -> None:
         '{"name": "search", "arguments": {"query": "q"}',  # the last brace dropped
         '{"name": "search", "arguments": {"query": "q"}}\n{"name": "search", "arguments": {"qu',
         '{"name": "search", "arguments": {"query": "q"}}\n</tool_call>',
+        # What the default 1.5B model wrote in `zhiku eval tools` (bench/results/tools.json):
+        '```json\n{\n  "name": "search",\n  "arguments": {\n    "query": "q"\n  }\n}\n```',
+        '```json\n{\n  "name": "search",\n  "arguments": {\n    "query": "q"\n  }\n}\n`',
+        '{{"name": "search", "arguments": {"query": "q"}}}',
     ],
 )
 def test_what_small_models_write_still_parses(text: str) -> None:
