@@ -14,10 +14,12 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    Select,
     String,
     Table,
     Text,
     UniqueConstraint,
+    select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -262,3 +264,15 @@ class UserSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     user: Mapped[User] = relationship()
+
+
+def chunks_with_names() -> Select[tuple[int, int, int, str, Any, str]]:
+    """Chunks as the API shows them: id, document, position, text, location, document name."""
+    return select(
+        Chunk.id,
+        Chunk.document_id,
+        Chunk.position,
+        Chunk.text,
+        Chunk.location,
+        Document.filename,
+    ).join(Document, Document.id == Chunk.document_id)

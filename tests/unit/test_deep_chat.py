@@ -12,7 +12,7 @@ from services.common.generation_schemas import GenerationRequest, StreamEvent
 from services.common.planning import build_plan_messages, parse_plan, plan_turn
 from services.common.schemas import ChunkHit, SearchMode
 from services.common.settings import Settings
-from services.gateway.chat import deep
+from services.gateway.chat import deep, worker_calls
 from services.gateway.chat.deep import DeepSearch
 from services.gateway.state import GatewayState
 
@@ -69,7 +69,7 @@ class Worker:
         self.replies = replies
         self.plans: list[GenerationRequest] = []
         self.searches: list[tuple[str, str]] = []
-        monkeypatch.setattr(deep, "run_on_worker", self.run)
+        monkeypatch.setattr(worker_calls, "run_on_worker", self.run)
         monkeypatch.setattr(deep, "search_in", self.search)
 
     def run(

@@ -20,7 +20,7 @@ from services.common.generation_schemas import GenerationRequest
 from services.common.models import KnowledgeBase
 from services.common.planning import ANSWER, PlanDecision, parse_plan, plan_turn, snippet
 from services.common.schemas import ChunkHit, SearchMode, StepEvent, StepHit
-from services.gateway.chat.worker_calls import cancel_on_worker, run_on_worker
+from services.gateway.chat.worker_calls import short_generation
 from services.gateway.search.service import search_chunks
 from services.gateway.state import GatewayState
 
@@ -80,22 +80,11 @@ class DeepSearch:
             question=plan_turn(self.question, kbs, self.steps, found),
             max_tokens=PLAN_MAX_TOKENS,
         )
-        pieces: list[str] = []
-        ended = False
         try:
-            for event in run_on_worker(self.state, request, PLAN_TIMEOUT_S):
-                ended = event.kind != "token"
-                if event.kind == "token":
-                    pieces.append(event.text)
-                elif event.kind == "error":
-                    raise ZhikuError(event.text)
+            reply = short_generation(self.state, request, PLAN_TIMEOUT_S)
         except ZhikuError as exc:
             logger.warning("deep chat planning failed, answering from what was found: %s", exc)
             return ANSWER
-        finally:
-            if not ended:  # given up on: the worker must not plan on while the answer waits
-                cancel_on_worker(self.state, request.stream_id)
-        reply = "".join(pieces)
         decision = parse_plan(reply)
         logger.info("deep chat step %d: planner said %r", len(self.steps) + 1, reply[:120])
         return decision

@@ -8,7 +8,7 @@ import uuid
 from services.common.errors import ZhikuError
 from services.common.generation_schemas import GenerationRequest
 from services.common.schemas import ChatMessage
-from services.gateway.chat.worker_calls import run_on_worker
+from services.gateway.chat.worker_calls import short_generation
 from services.gateway.state import GatewayState
 
 logger = logging.getLogger(__name__)
@@ -37,16 +37,11 @@ def standalone_query(state: GatewayState, question: str, history: list[ChatMessa
         history=history,
         max_tokens=64,
     )
-    pieces: list[str] = []
     try:
-        for event in run_on_worker(state, request, REWRITE_TIMEOUT_S):
-            if event.kind == "token":
-                pieces.append(event.text)
-            elif event.kind == "error":
-                raise ZhikuError(event.text)
+        reply = short_generation(state, request, REWRITE_TIMEOUT_S)
     except ZhikuError as exc:
         logger.warning("query rewrite failed, searching with the question as asked: %s", exc)
         return question
-    rewritten = _clean("".join(pieces))
+    rewritten = _clean(reply)
     logger.info("rewrote %r as %r", question[:80], rewritten[:80])
     return rewritten or question

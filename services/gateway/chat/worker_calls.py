@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.common.errors import OverloadedError
+from services.common.errors import OverloadedError, ZhikuError
 from services.common.generation_schemas import GenerationRequest, StreamEvent
 from services.common.tasks import GENERATE_TASK
 from services.gateway.state import GatewayState
@@ -46,3 +46,24 @@ def cancel_on_worker(state: GatewayState, stream_id: str) -> None:
         logger.warning("stream %s: could not cancel the generation: %s", stream_id, exc)
         return
     logger.info("stream %s: its reader went away, generation cancelled", stream_id)
+
+
+def short_generation(state: GatewayState, request: GenerationRequest, timeout_s: float) -> str:
+    """A short non-streamed generation's whole text (query rewrite, deep chat's plan).
+
+    An error event raises ZhikuError; a generation given up on before its end (timeout, error)
+    is called off, so the worker does not go on with it while the chat waits behind it.
+    """
+    pieces: list[str] = []
+    ended = False
+    try:
+        for event in run_on_worker(state, request, timeout_s):
+            ended = event.kind != "token"
+            if event.kind == "token":
+                pieces.append(event.text)
+            elif event.kind == "error":
+                raise ZhikuError(event.text)
+    finally:
+        if not ended:
+            cancel_on_worker(state, request.stream_id)
+    return "".join(pieces)

@@ -11,7 +11,7 @@ from services.common import jobs
 from services.common.chunks import ChunkLocation
 from services.common.errors import ConflictError, NotFoundError
 from services.common.jobs import JobStage
-from services.common.models import Chunk, Document, Job, KnowledgeBase
+from services.common.models import Chunk, Document, Job, KnowledgeBase, chunks_with_names
 from services.common.schemas import ChunkPublic, KnowledgeBaseUpdate
 from services.gateway.documents.upload import enqueue_job
 from services.gateway.state import GatewayState
@@ -36,16 +36,7 @@ def update_kb(session: Session, kb: KnowledgeBase, body: KnowledgeBaseUpdate) ->
 def get_chunk(session: Session, kb: KnowledgeBase, chunk_id: int) -> ChunkPublic:
     """One chunk with its document's name and its place in the document."""
     row = session.execute(
-        select(
-            Chunk.id,
-            Chunk.document_id,
-            Chunk.position,
-            Chunk.text,
-            Chunk.location,
-            Document.filename,
-        )
-        .join(Document, Document.id == Chunk.document_id)
-        .where(Chunk.id == chunk_id, Chunk.knowledge_base_id == kb.id)
+        chunks_with_names().where(Chunk.id == chunk_id, Chunk.knowledge_base_id == kb.id)
     ).one_or_none()
     if row is None:
         raise NotFoundError(f"chunk {chunk_id} is not in knowledge base '{kb.name}'")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.chunks import ChunkLocation, ScoredChunk
 from services.common.jobs import DocumentStatus
-from services.common.models import Chunk, Document, KnowledgeBase
+from services.common.models import Chunk, Document, KnowledgeBase, chunks_with_names
 from services.common.schemas import ChunkHit, SearchMode, SearchRequest, SearchResponse
 from services.gateway.auth import Principal
 from services.gateway.knowledge_bases.service import get_kb
@@ -23,16 +22,7 @@ def _resolve(session: Session, kb: KnowledgeBase, hits: list[ScoredChunk]) -> li
     if not hits:
         return []
     rows = session.execute(
-        select(
-            Chunk.id,
-            Chunk.document_id,
-            Chunk.position,
-            Chunk.text,
-            Chunk.location,
-            Document.filename,
-        )
-        .join(Document, Document.id == Chunk.document_id)
-        .where(
+        chunks_with_names().where(
             Chunk.id.in_([h.chunk_id for h in hits]),
             Document.knowledge_base_id == kb.id,
             Document.status == DocumentStatus.READY,
