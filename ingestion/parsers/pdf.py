@@ -1,5 +1,6 @@
 """PDF pages with PDFium (pypdfium2): the text layer, ruled tables as Markdown, OCR for scans.
 
+A page set in two columns is read left column first (ingestion.parsers.pdf_columns).
 A page without a text layer but with images (a scan) is rendered and read by OCR, up to a page
 limit; the parser child's time and memory limits bound the rest. Running headers, footers and
 page numbers are then removed and wrapped lines joined (ingestion.parsers.pdf_clean).
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ingestion.parse_progress import report_pages
 from ingestion.parsers.pdf_clean import clean_pages
+from ingestion.parsers.pdf_columns import column_text
 from ingestion.parsers.pdf_tables import find_tables, may_hold_table, table_finder, text_with_tables
 from services.common.errors import DocumentParseError
 
@@ -73,7 +75,7 @@ def _pages(path: Path, document: PdfDocument, limits: dict[str, float]) -> list[
             elif may_hold_table(page) and (tables := find_tables(finder, number)):
                 texts.append(text_with_tables(textpage, page.get_height(), tables))
             else:
-                texts.append(textpage.get_text_range())
+                texts.append(column_text(textpage) or textpage.get_text_range())
             textpage.close()
             page.close()
             report_pages(number + 1, len(document))

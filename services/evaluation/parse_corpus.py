@@ -11,7 +11,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -35,6 +35,21 @@ EN_TEXT = [
     "The primary mirror of the observatory is 3.2 metres in diameter.",
     "Visitors must register at the lower station before eight in the morning.",
 ]
+# More sentences for the two-column pages, so each column runs down most of the page.
+ZH_MORE = [
+    "天工系列净水器采用五级过滤，出水量为每分钟两升。",
+    "更换滤芯时，请先关闭进水阀，再逆时针旋转滤芯取出。",
+    "产品保修期内，因质量问题产生的维修不收取任何费用。",
+    "如设备连续七天未使用，再次使用前请先放水三分钟。",
+]
+EN_MORE = [
+    "The lower station cafe is open from seven until five every day of the year.",
+    "Guided night tours of the observatory run on clear evenings from October to March.",
+    "Each tour group is limited to twelve people and lasts about two hours.",
+    "Warm boots and gloves are required because the dome is not heated.",
+]
+ZH_TITLE = "青岚电器用户手册"
+EN_TITLE = "Kestrel Range Visitor Notes"
 # Long enough to wrap on an A4 page: the parser must join the lines back without spaces.
 LONG_PARAGRAPHS = ["".join(ZH_TEXT[:3]), "".join(ZH_TEXT[3:]), " ".join(EN_TEXT)]
 TABLE: list[list[str]] = [
@@ -143,6 +158,45 @@ def _write_paged_pdf(path: Path, case: ParseCase) -> None:
     pdf.output(str(path))
 
 
+COLUMN_GAP = 24  # points between the two columns
+
+
+def _write_two_column_pdf(path: Path, case: ParseCase) -> None:
+    """A title across the page, then the rest in two columns, left before right.
+
+    The content stream writes the page line by line across both columns (as many typesetting
+    tools do), so reading the stream in order reads across the columns.
+    """
+    from fpdf import FPDF
+
+    title, body = case.text[0], case.text[1:]
+    half = (len(body) + 1) // 2
+    pdf = FPDF(format="A4", unit="pt")
+    pdf.add_font("noto", fname=str(CJK_FONT), collection_font_number=CJK_FONT_SC)
+    pdf.add_page()
+    pdf.set_font("noto", size=16)
+    pdf.text((595 - pdf.get_string_width(title)) / 2, 80, title)
+    pdf.set_font("noto", size=11)
+    width = (595 - 2 * 60 - COLUMN_GAP) / 2
+    left, right = _column_lines(pdf, body[:half], width), _column_lines(pdf, body[half:], width)
+    for row in range(max(len(left), len(right))):
+        y = 120 + row * 16
+        for x, lines in ((60, left), (60 + width + COLUMN_GAP, right)):
+            if row < len(lines) and lines[row]:
+                pdf.text(x, y, lines[row])
+    pdf.text((595 - pdf.get_string_width("1")) / 2, 800, "1")
+    pdf.output(str(path))
+
+
+def _column_lines(pdf: Any, paragraphs: list[str], width: float) -> list[str]:
+    """The paragraphs broken into lines no wider than ``width``, a blank line after each."""
+    lines: list[str] = []
+    for paragraph in paragraphs:
+        lines += pdf.multi_cell(width, 16, paragraph, dry_run=True, output="LINES")
+        lines.append("")
+    return lines
+
+
 def _write_docx(path: Path, case: ParseCase) -> None:
     import docx
 
@@ -191,6 +245,7 @@ _WRITERS: dict[str, Callable[[Path, ParseCase], None]] = {
     "paged-pdf": _write_paged_pdf,
     "scanned-pdf": _write_scanned_pdf,
     "png": _write_png,
+    "two-column-pdf": _write_two_column_pdf,
     "docx": _write_docx,
     "xlsx": _write_xlsx,
     "pptx": _write_pptx,
@@ -201,6 +256,8 @@ CASES: list[tuple[ParseCase, str]] = [
     (ParseCase("en_text.pdf", "pdf", EN_TEXT), "text-pdf"),
     (ParseCase("table.pdf", "pdf", ZH_TEXT[:2], TABLE), "text-pdf"),
     (ParseCase("headers.pdf", "pdf", LONG_PARAGRAPHS), "paged-pdf"),
+    (ParseCase("zh_columns.pdf", "pdf", [ZH_TITLE, *ZH_TEXT, *ZH_MORE]), "two-column-pdf"),
+    (ParseCase("en_columns.pdf", "pdf", [EN_TITLE, *EN_TEXT, *EN_MORE]), "two-column-pdf"),
     (ParseCase("table.docx", "docx", ZH_TEXT[:2], TABLE), "docx"),
     (ParseCase("table.xlsx", "xlsx", [], TABLE), "xlsx"),
     (ParseCase("slides.pptx", "pptx", ZH_TEXT[:3] + EN_TEXT[:1], TABLE), "pptx"),

@@ -1,7 +1,10 @@
-"""Parse quality on the generated corpus: character accuracy and table-cell recall per format.
+"""Parse quality on the generated corpus: character accuracy, reading order, table-cell recall.
 
 Character accuracy is 1 − (edit distance ÷ expected length) between the known running text and
-the parsed text outside tables, whitespace removed (a line break is not a parsing error). A
+the parsed text outside tables, whitespace removed (a line break is not a parsing error). The
+reading-order error is the share of consecutive expected paragraphs that the parsed text does not
+give in that order (the second found before the first, or either not found): text read across
+two columns interleaves them. A
 table cell counts when a parsed table with the expected header has the cell in its row (found
 by the row's first cell) and in the header's column. Each document is parsed the way the
 ingestion worker parses it: in the bounded child, within the parsing limits.
@@ -14,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +43,7 @@ class ParseScore:
     seconds: float
     char_accuracy: float | None
     cell_recall: float | None
+    order_errors: float | None = None
     error: str | None = None
 
 
@@ -80,13 +85,39 @@ def char_accuracy(expected: str, text: str) -> float:
     """1 − normalised edit distance, ignoring whitespace, table lines and slide/sheet headings."""
     from rapidfuzz.distance import Levenshtein
 
-    kept = (
-        line for line in text.split("\n") if not (_TABLE_LINE.match(line) or _HEADING.match(line))
-    )
-    want, got = _squeeze(expected), _squeeze("".join(kept))
+    want, got = _squeeze(expected), _squeeze(_running_text(text))
     if not want:
         return 1.0
     return max(0.0, 1.0 - Levenshtein.distance(want, got) / len(want))
+
+
+def order_errors(expected: list[str], text: str) -> float:
+    """Share of consecutive paragraph pairs not found in the expected order (0 is perfect)."""
+    got = _squeeze(_running_text(text))
+    places = [_place(_squeeze(paragraph), got) for paragraph in expected]
+    pairs = list(pairwise(places))
+    if not pairs:
+        return 0.0
+    wrong = sum(1 for a, b in pairs if a is None or b is None or b <= a)
+    return wrong / len(pairs)
+
+
+def _place(paragraph: str, text: str) -> int | None:
+    """Where the paragraph starts in ``text``: exactly, else its best close match (≥ 90 %)."""
+    from rapidfuzz import fuzz
+
+    if (found := text.find(paragraph)) >= 0:
+        return found
+    match = fuzz.partial_ratio_alignment(paragraph, text, score_cutoff=90)
+    return None if match is None else match.dest_start
+
+
+def _running_text(text: str) -> str:
+    """The text less table lines and slide/sheet headings."""
+    kept = (
+        line for line in text.split("\n") if not (_TABLE_LINE.match(line) or _HEADING.match(line))
+    )
+    return "\n".join(kept)
 
 
 def _squeeze(text: str) -> str:
@@ -99,11 +130,12 @@ def score_case(case: ParseCase, path: Path, parse: Parser) -> ParseScore:
     try:
         text = parse(path, case.kind)
     except Exception as exc:  # any failure is a result of the evaluation, not a crash of it
-        return ParseScore(case.name, case.kind, case.scanned, 0.0, None, None, str(exc))
+        return ParseScore(case.name, case.kind, case.scanned, 0.0, None, None, error=str(exc))
     seconds = time.perf_counter() - started
     accuracy = char_accuracy("".join(case.text), text) if case.text else None
     recall = cell_recall(case.table, text) if case.table else None
-    return ParseScore(case.name, case.kind, case.scanned, seconds, accuracy, recall)
+    order = order_errors(case.text, text) if len(case.text) > 1 else None
+    return ParseScore(case.name, case.kind, case.scanned, seconds, accuracy, recall, order)
 
 
 def run_parse_eval(parse: Parser, folder: Path | None = None) -> list[ParseScore]:
@@ -132,17 +164,19 @@ def parse_table(report: dict[str, Any]) -> Table:
     from rich.table import Table
 
     table = Table(title="parse quality (generated corpus)")
-    for column in ("document", "kind", "OCR", "char accuracy", "cell recall", "seconds"):
+    columns = ("document", "kind", "OCR", "char accuracy", "order errors", "cell recall", "seconds")
+    for column in columns:
         table.add_column(column)
     for doc in report["documents"]:
         if doc["error"]:
-            table.add_row(doc["name"], doc["kind"], "", f"[red]{doc['error']}[/red]", "", "")
+            table.add_row(doc["name"], doc["kind"], "", f"[red]{doc['error']}[/red]", "", "", "")
             continue
         table.add_row(
             doc["name"],
             doc["kind"],
             "yes" if doc["scanned"] else "",
             _fmt(doc["char_accuracy"]),
+            _fmt(doc.get("order_errors")),
             _fmt(doc["cell_recall"]),
             f"{doc['seconds']:.2f}",
         )
