@@ -243,3 +243,6 @@ class ParsingSettings(BaseModel):
     max_image_pixels: float = Field(
         60e6, gt=0, description="An image (upload or rendered page) with more pixels: refused."
     )
+    page_render_timeout_s: float = Field(
+        20.0, gt=0, description="Rendering one PDF page for a preview taking longer is refused."
+    )

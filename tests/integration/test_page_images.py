@@ -61,3 +61,29 @@ def test_a_page_is_a_bounded_png_for_a_scoped_key_only(stack: Stack, tmp_path: P
         zero = client.get(f"/api/v1/documents/{mine}/pages/0.png")
         assert zero.status_code == 422
         assert ErrorPublic.model_validate(zero.json()).error_type == "validation_error"
+
+
+def test_a_page_the_child_cannot_render_is_an_error_with_its_reason(
+    stack: Stack, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.7\n" + b"\x00" * 64)
+    [(_case, pdf)] = write_corpus(tmp_path, {"zh_text.pdf"})
+    bad, good = _add_pdf(stack, stack.alpha, broken), _add_pdf(stack, stack.alpha, pdf)
+    headers = {"Authorization": f"Bearer {stack.alpha_key}"}
+    with httpx.Client(base_url=stack.gateway, headers=headers, timeout=60) as client:
+        failed = client.get(f"/api/v1/documents/{bad}/pages/1.png")
+        assert failed.status_code == 422
+        error = ErrorPublic.model_validate(failed.json())
+        assert error.error_type == "document_parse_error" and "could not open" in error.error
+        limits = stack.settings.parsing
+        saved, limits.page_render_timeout_s = limits.page_render_timeout_s, 0.01
+        try:
+            slow = client.get(f"/api/v1/documents/{good}/pages/1.png")
+        finally:
+            limits.page_render_timeout_s = saved
+        assert slow.status_code == 422
+        error = ErrorPublic.model_validate(slow.json())
+        assert error.error_type == "document_parse_error"
+        assert "PAGE_RENDER_TIMEOUT_S" in error.error
+        assert client.get(f"/api/v1/documents/{good}/pages/1.png").status_code == 200

@@ -1,21 +1,27 @@
 """A PDF page as a PNG for a citation's preview, the quoted passage outlined where found.
 
-The file was already parsed in a bounded child before its document became ready; here one
-page is rendered, its longest side bounded, so a preview costs about the same for any PDF.
+One page is rendered, its longest side bounded, so a preview costs about the same for any PDF.
+It is rendered in a child process bounded in time and memory (services.common.bounded_child,
+``python -m services.gateway.documents.page_child``), as the file was parsed: a crafted PDF that
+makes PDFium loop or allocate costs that child, never the gateway.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from services.common.bounded_child import ChildCrashedError, ChildTimeoutError, run_bounded
 from services.common.errors import DocumentParseError, NotFoundError, UnsupportedFileTypeError
 
 if TYPE_CHECKING:
     from PIL.Image import Image
     from pypdfium2 import PdfPage
+
+    from services.common.settings import ParsingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +30,32 @@ MAX_SIDE_PX = 1600
 _NEEDLE_CHARS = 24
 
 
+CHILD = "services.gateway.documents.page_child"
+
+
+def render_page_bounded(
+    path: Path, page_number: int, highlight: str | None, limits: ParsingSettings
+) -> bytes:
+    """``render_page_png`` in a child within the time and memory limits; raises its error."""
+    quote = (highlight or "").replace("\x00", "")  # an argument cannot hold a NUL
+    args = [str(path), str(page_number), quote, str(limits.max_memory_mb)]
+    try:
+        result = run_bounded(CHILD, args, limits.page_render_timeout_s)
+    except ChildTimeoutError as exc:
+        raise DocumentParseError(
+            f"rendering page {page_number} took longer than {limits.page_render_timeout_s:g} s "
+            "(ZHIKU_PARSING__PAGE_RENDER_TIMEOUT_S); refused"
+        ) from exc
+    except ChildCrashedError as exc:
+        raise DocumentParseError(
+            f"rendering page {page_number} needed more than {limits.max_memory_mb} MB "
+            "(ZHIKU_PARSING__MAX_MEMORY_MB) or crashed the renderer; refused"
+        ) from exc
+    return base64.b64decode(result["png"])
+
+
 def render_page_png(path: Path, page_number: int, highlight: str | None = None) -> bytes:
-    """Page ``page_number`` (from 1) of the PDF at ``path`` as PNG bytes."""
+    """Page ``page_number`` (from 1) of the PDF at ``path`` as PNG bytes (in this process)."""
     import pypdfium2
 
     try:

@@ -63,10 +63,14 @@ def retry_job(
 def page_image(
     document_id: int,
     page: Annotated[int, Path(ge=1, le=100_000)],
+    state: StateDep,
     session: SessionDep,
     principal: PrincipalDep,
     highlight: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> Response:
-    """A PDF page as a PNG (longest side at most 1600 px), the quoted passage outlined."""
-    png = service.page_png(session, document_id, page, principal, highlight)
+    """A PDF page as a PNG (longest side at most 1600 px), the quoted passage outlined.
+
+    Rendered in a child bounded in time and memory: a page it cannot render is a 422.
+    """
+    png = service.page_png(state, session, document_id, page, principal, highlight)
     return Response(png, media_type="image/png", headers={"cache-control": "private, max-age=300"})

@@ -20,7 +20,7 @@ from services.common.schemas import (
 )
 from services.gateway.auth import Principal, ensure_visible
 from services.gateway.documents.library import retry_job
-from services.gateway.documents.pages import ensure_pdf, render_page_png
+from services.gateway.documents.pages import ensure_pdf, render_page_bounded
 from services.gateway.documents.upload import accept_uploads
 from services.gateway.documents.views import document_public, job_public
 from services.gateway.knowledge_bases.service import get_kb, name_of
@@ -107,7 +107,12 @@ def retry(state: GatewayState, session: Session, job_id: str, principal: Princip
 
 
 def page_png(
-    session: Session, document_id: int, page: int, principal: Principal, highlight: str | None
+    state: GatewayState,
+    session: Session,
+    document_id: int,
+    page: int,
+    principal: Principal,
+    highlight: str | None,
 ) -> bytes:
     """A page of a ready PDF of a knowledge base the caller sees; any other is 'does not exist'."""
     doc = session.get(Document, document_id)
@@ -118,7 +123,7 @@ def page_png(
     if doc.status != DocumentStatus.READY:
         raise NotFoundError(f"document {document_id} is not ready ({doc.status})")
     ensure_pdf(doc.content_type, doc.filename)
-    return render_page_png(Path(doc.storage_path), page, highlight)
+    return render_page_bounded(Path(doc.storage_path), page, highlight, state.settings.parsing)
 
 
 def _visible_job(session: Session, job_id: str, principal: Principal, write: bool = False) -> Job:
