@@ -26,6 +26,7 @@ logger = logging.getLogger("bench")
 # hour and a half on 2 cores) last.
 BENCHMARKS = (
     "ingestion",
+    "parsing",
     "retrieval_scale",
     "langchain_baseline",
     "generation",

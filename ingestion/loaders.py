@@ -159,9 +159,10 @@ def _raw_sections(path: Path, kind: str, limits: dict[str, float]) -> list[Secti
         pages = load_pdf_pages(path, limits)
         return [section(text, {"page": n}) for n, text in enumerate(pages, 1)]
     if kind in IMAGE_TYPES:
-        from ingestion.parsers.ocr import load_image
+        from ingestion.parsers.ocr import OcrOptions, load_image
 
-        return [section(load_image(path, limits["max_image_pixels"]))]
+        options = OcrOptions.from_limits(limits)
+        return [section(load_image(path, limits["max_image_pixels"], options))]
     if kind in ZIP_TYPES:
         return _load_office(path, kind, limits)
     data = _read_bytes(path)

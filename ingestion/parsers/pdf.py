@@ -23,9 +23,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-OCR_DPI = 200
-
-
 def load_pdf(path: Path, limits: dict[str, float]) -> str:
     """The text of every page, pages separated by a blank line."""
     return "\n\n".join(load_pdf_pages(path, limits))
@@ -70,7 +67,7 @@ def _pages(path: Path, document: PdfDocument, limits: dict[str, float]) -> list[
                         "to OCR (ZHIKU_PARSING__OCR_MAX_PAGES); refused"
                     )
                 ocr_left -= 1
-                texts.append(_ocr_page(page, limits["max_image_pixels"]))
+                texts.append(_ocr_page(page, limits))
                 logger.info("OCR: page %d of %s done", number + 1, path.name)
             elif may_hold_table(page) and (tables := find_tables(finder, number)):
                 texts.append(text_with_tables(textpage, page.get_height(), tables))
@@ -89,11 +86,8 @@ def _has_image(page: PdfPage) -> bool:
     return any(obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE for obj in objects)
 
 
-def _ocr_page(page: PdfPage, max_pixels: float) -> str:
-    """Render one scanned page at OCR_DPI (less for a huge page) and read it."""
-    from ingestion.parsers.ocr import ocr_image
+def _ocr_page(page: PdfPage, limits: dict[str, float]) -> str:
+    """Render one scanned page (ZHIKU_PARSING__OCR_DPI, less for a huge page) and read it."""
+    from ingestion.parsers.ocr import ocr_pdf_page
 
-    width, height = page.get_size()  # points, 72 to the inch
-    scale = min(OCR_DPI / 72, (max_pixels / max(width * height, 1.0)) ** 0.5)
-    image = page.render(scale=scale).to_pil()
-    return ocr_image(image)
+    return ocr_pdf_page(page, limits)

@@ -276,16 +276,19 @@ def parsing(
     """Parse a generated corpus with known text and tables; report accuracy per format.
 
     Runs the ingestion parsers on this machine (no gateway): character accuracy, table-cell
-    recall, and seconds per document with and without OCR.
+    recall, seconds per document with and without OCR, and OCR pages/s warm and end to end.
     """
     from ingestion.loaders import load_text  # the parsers, bounded as in the worker
+    from services.common.settings import Settings
+    from services.evaluation.ocr_speed import ocr_speed
     from services.evaluation.parse_eval import parse_report, parse_table, run_parse_eval
 
+    limits = Settings().parsing  # ZHIKU_PARSING__… as the worker reads them
     try:
-        scores = run_parse_eval(load_text, folder)
+        scores = run_parse_eval(lambda path, kind: load_text(path, kind, limits), folder)
     except FileNotFoundError as err:
         fail("not_found", str(err))
-    report = parse_report(scores)
+    report = {**parse_report(scores), **ocr_speed(limits)}
     console.print(parse_table(report))
     if out:
         write_json(out, report)

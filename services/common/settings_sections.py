@@ -246,3 +246,26 @@ class ParsingSettings(BaseModel):
     page_render_timeout_s: float = Field(
         20.0, gt=0, description="Rendering one PDF page for a preview taking longer is refused."
     )
+    # OCR speed and accuracy: defaults chosen by bench.ocr_levers (README, "Parse quality").
+    ocr_dpi: float = Field(
+        200.0, ge=50, le=600, description="Scanned PDF pages are rendered at this for OCR."
+    )
+    ocr_max_side: int = Field(
+        2000, ge=256, description="A page image is scaled down to this many pixels (long side)."
+    )
+    ocr_det_scale: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Text lines are found on the page scaled by this (recognition reads them "
+        "at full size): detection costs about the square of it.",
+    )
+    ocr_threads: int = Field(
+        2, ge=0, le=64, description="onnxruntime threads per OCR model (0: one per core)."
+    )
+    ocr_rec_batch: int = Field(
+        1, ge=1, le=64, description="Text lines recognised per model call (a batch pads lines)."
+    )
+    ocr_angle_classifier: bool = Field(
+        False, description="Turn upside-down text lines before reading (slower; rarely needed)."
+    )

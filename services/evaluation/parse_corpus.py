@@ -84,7 +84,7 @@ def _wrap(paragraph: str) -> list[str]:
     return textwrap.wrap(paragraph, width)
 
 
-def _scan(paragraphs: list[str]) -> Image:
+def scan_image(paragraphs: list[str]) -> Image:
     """An A4 page image at SCAN_DPI with the paragraphs drawn in 12 pt black on white."""
     from PIL import Image, ImageDraw
 
@@ -102,11 +102,11 @@ def _scan(paragraphs: list[str]) -> Image:
 
 
 def _write_scanned_pdf(path: Path, case: ParseCase) -> None:
-    _scan(case.text).save(path, "PDF", resolution=SCAN_DPI)
+    scan_image(case.text).save(path, "PDF", resolution=SCAN_DPI)
 
 
 def _write_png(path: Path, case: ParseCase) -> None:
-    _scan(case.text).save(path, "PNG")
+    scan_image(case.text).save(path, "PNG")
 
 
 def _write_text_pdf(path: Path, case: ParseCase) -> None:

@@ -83,3 +83,41 @@ def test_a_sheet_row_and_a_scanned_page_are_found_by_search(
         assert hits[0].chunk_id in scan_chunks
         assert any("四零零八二零七七八八" in text for text in found), found
         assert ZH_TEXT[0] in "".join(scan_chunks.values())  # the OCR'd page, whole
+
+
+@pytest.mark.timeout(600)
+def test_a_multi_page_scan_is_read_page_by_page_with_the_ocr_settings(
+    settings: Settings,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from services.evaluation.ocr_speed import write_scan
+
+    path = tmp_path / "scan.pdf"
+    expected = write_scan(path, 3)
+    # The OCR settings travel to the parser child: here a smaller page and detection scale.
+    settings.parsing = settings.parsing.model_copy(
+        update={"ocr_max_side": 1600, "ocr_det_scale": 0.35}
+    )
+    embedder = create_embedder(settings.embedding)
+    with retriever_process(settings) as client:
+        ctx = IngestionContext(
+            settings=settings,
+            sessions=make_sessionmaker(make_engine(settings.sqlalchemy_url)),
+            embedder=embedder,
+            retriever=client,
+        )
+        with ctx.sessions.begin() as session:
+            kb = KnowledgeBase(
+                name="scans", embedding_model=embedder.name, embedding_dim=embedder.dim
+            )
+            session.add(kb)
+            session.flush()
+            kb_id = kb.id
+        job, chunks = _ingest(ctx, kb_id, path)
+    assert (job.stage, job.error) == ("done", None)
+    with ctx.sessions() as session:
+        locations = session.scalars(select(Chunk.location).where(Chunk.id.in_(chunks)))
+        pages = sorted({location["page"] for location in locations if location})
+    assert pages == [1, 2, 3]
+    text = "".join("".join(chunk.split()) for chunk in chunks.values())
+    assert all(page[:20] in text for page in expected)
