@@ -76,10 +76,12 @@ def create_chunk_index(settings: Settings) -> ChunkIndex:
     retrieval = settings.retrieval
     match retrieval.backend:
         case "local":
+            from retriever.index_owner import IndexOwner
             from retriever.store import IndexStore
 
-            settings.index_dir.mkdir(parents=True, exist_ok=True)
-            return IndexStore(settings.index_dir, retrieval)
+            # One process owns the files; a second retriever on them stops here (IndexInUseError).
+            owner = IndexOwner(settings.index_dir)
+            return IndexStore(settings.index_dir, retrieval, owner)
         case "milvus":
             try:
                 from retriever.milvus_index import MilvusIndex

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from retriever.index_owner import IndexOwner
 from retriever.kb_index import KbIndex
 from retriever.ranking import rank
 from retriever.vector_index import AnnConfig
@@ -35,9 +36,15 @@ REBUILD_DIR = "rebuild-needed"  # one empty file per knowledge base, named by it
 class IndexStore:
     """Every knowledge base's index under ``root / str(kb_id)``, loaded on first use."""
 
-    def __init__(self, root: Path, retrieval: RetrievalSettings | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        retrieval: RetrievalSettings | None = None,
+        owner: IndexOwner | None = None,
+    ) -> None:
         retrieval = retrieval or RetrievalSettings()
         self._root = root
+        self._owner = owner  # the retriever process's hold of ``root`` (retriever.backend)
         self._ann = AnnConfig.from_settings(retrieval)
         self._compact_fraction = retrieval.journal_compact_fraction
         self._loaded: dict[int, KbIndex | None] = {}
@@ -75,7 +82,9 @@ class IndexStore:
             return IndexStats(count=kb.count, embedding_model=kb.embedding_model, dim=kb.dim)
 
     def close(self) -> None:
-        """Nothing to release: every change is already on disk."""
+        """Let another process own the directory; every change is already on disk."""
+        if self._owner is not None:
+            self._owner.release()
 
     def check_all(self) -> list[int]:
         """Load every index on disk, moving unreadable ones aside; answers rebuild_needed()."""

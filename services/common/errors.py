@@ -50,6 +50,10 @@ class ConflictError(ZhikuError):
     error_type = "conflict"
 
 
+class IndexInUseError(ConflictError):
+    """A local index directory already held by another retriever process (raised at start)."""
+
+
 class PayloadTooLargeError(ZhikuError):
     status_code = 413
     error_type = "payload_too_large"
