@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
 import pytest
 
+from services.common.db import make_engine, make_sessionmaker, upgrade_database
 from services.common.generation_schemas import GenerationRequest, StreamEvent
+from services.common.models import Conversation, KnowledgeBase
 from services.common.planning import (
     build_plan_messages,
     parse_plan,
     plan_turn,
     question_parts,
 )
-from services.common.schemas import ChunkHit, SearchMode
+from services.common.schemas import ChatResponse, ChunkHit, SearchMode, StepEvent, StepHit
 from services.common.settings import Settings
 from services.gateway.chat import deep, worker_calls
 from services.gateway.chat.deep import DeepSearch
+from services.gateway.conversations.service import append_turns, message_public
 from services.gateway.state import GatewayState
 
 
@@ -184,3 +188,40 @@ def test_the_parts_stay_within_the_bound(monkeypatch: pytest.MonkeyPatch) -> Non
     search = _deep(max_steps=2, question=JOINED)
     assert [e.query for e in search.further_steps(top_k=1, mode=None)] == ["X 是什么？"]
     assert worker.plans == []
+
+
+def test_a_saved_deep_answer_keeps_its_steps(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'zhiku.db'}"
+    upgrade_database(url)  # the migrations, the steps column included
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    with sessions() as session:
+        kb = KnowledgeBase(name="kb", description="", embedding_model="m", embedding_dim=4)
+        session.add(kb)
+        session.flush()
+        conv = Conversation(knowledge_base_id=kb.id, title="")
+        session.add(conv)
+        session.commit()
+        conv_id = conv.id
+    steps = [
+        StepEvent(step=1, query=JOINED, knowledge_base="kb"),
+        StepEvent(
+            step=2,
+            query="Y 在哪里？",
+            knowledge_base="kb",
+            hits=[StepHit(chunk_id=7, document_name="y.md", score=0.8)],
+        ),
+    ]
+    append_turns(
+        sessions,
+        conv_id,
+        JOINED,
+        ChatResponse(answer="X [1]。Y [2]。", citations=[], grounded=True, steps=steps),
+    )
+    append_turns(
+        sessions, conv_id, "X 是什么？", ChatResponse(answer="X [1]。", citations=[], grounded=True)
+    )
+    with sessions() as session:
+        rows = session.get_one(Conversation, conv_id).messages
+        assert [message_public(r).steps for r in rows] == [[], steps, [], []]
+    engine.dispose()
