@@ -178,23 +178,3 @@ def select_context(
         chosen.discard(weakest.pop(0))
         result = _assemble(passages, table, chosen)
     return result
-
-
-def select_context_for_parts(
-    parts: list[str], passages: list[ContextPassage], budget: int, count_tokens: CountTokens
-) -> list[ContextPassage]:
-    """As select_context, each part of a joined question choosing within its share of ``budget``.
-
-    One budget for the whole question goes to the part whose words its passages share most; a
-    share per part keeps the sentences that answer every part.
-    """
-    if budget <= 0 or not passages or len(parts) < 2:
-        return passages
-    share = max(1, budget // len(parts))
-    keys: set[tuple[int, int]] = set()
-    table: list[list[_Sentence | None]] = []
-    for part in parts:
-        table = _sentences(part, passages)  # the same sentences for every part; other scores
-        keys |= {(s.passage, s.position) for s in _greedy(passages, table, share, count_tokens)}
-    chosen = {s for row in table for s in row if s is not None and (s.passage, s.position) in keys}
-    return _assemble(passages, table, chosen)

@@ -7,10 +7,15 @@ import time
 from collections.abc import Generator, Iterator
 from contextlib import closing
 
-from llm_worker.context import select_context, select_context_for_parts
+from llm_worker.context import select_context
 from llm_worker.engines import TextGenerator
 from llm_worker.grounding import guard_first_sentence
-from llm_worker.prompts import build_messages, build_rewrite_messages, fixed_turn_count
+from llm_worker.prompts import (
+    build_messages,
+    build_rewrite_messages,
+    fixed_turn_count,
+    part_missing_message,
+)
 from services.common.answers import not_found_message
 from services.common.errors import UpstreamError, ZhikuError
 from services.common.generation_schemas import GenerationRequest, StreamEvent
@@ -63,17 +68,15 @@ def _pieces(req: GenerationRequest, generator: TextGenerator) -> Iterator[str]:
         messages = build_plan_messages(req.question)
         return generator.stream(messages, 0.0, req.max_tokens or 48, plan_fixed_turns())
     budget = generator.settings.context_tokens
-    if len(req.parts) > 1:
-        passages = select_context_for_parts(req.parts, req.passages, budget, generator.count_tokens)
-    else:
-        passages = select_context(req.question, req.passages, budget, generator.count_tokens)
+    passages = select_context(req.question, req.passages, budget, generator.count_tokens)
     messages = build_messages(req.model_copy(update={"passages": passages}), req.system_prompt)
     pieces = generator.stream(messages, req.temperature, req.max_tokens, fixed)
     if not generator.settings.grounding_hold:
         return pieces  # streamed as generated; the gateway's citation check still marks it
     # Checked against the whole chunks, as the gateway checks the answer.
     texts = [p.text for p in req.passages]
-    return guard_first_sentence(pieces, texts, not_found_message(req.question))
+    also_fine = (part_missing_message(req.question),) if len(req.parts) > 1 else ()
+    return guard_first_sentence(pieces, texts, not_found_message(req.question), also_fine)
 
 
 def coalesce(pieces: Iterator[str], flush_s: float) -> Generator[str, None, None]:

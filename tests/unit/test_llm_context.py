@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llm_worker.context import (
-    ELISION,
-    MAX_SENTENCE_CHARS,
-    select_context,
-    select_context_for_parts,
-    split_sentences,
-)
+from llm_worker.context import ELISION, MAX_SENTENCE_CHARS, select_context, split_sentences
 from llm_worker.prompts import format_passages
 from services.common.generation_schemas import ContextPassage
 
@@ -147,24 +141,3 @@ def test_a_budget_below_one_sentence_still_gives_the_best_sentence() -> None:
     passages = [_passage(1, ENGLISH)]
     chosen = select_context("coin collection", passages, 5, _chars)
     assert chosen == [_passage(1, "The east wing holds the coin collection.")]
-
-
-def test_each_part_of_a_joined_question_keeps_its_best_sentence() -> None:
-    museum = _passage(1, ENGLISH, "museum.txt")
-    company = _passage(
-        2, "Orion Ltd was founded in 1990. Its head office is in Leeds.", "orion.txt"
-    )
-    parts = [
-        "Who designed the museum, when did it open and what does its east wing hold?",
-        "Where is Orion's office?",
-    ]
-    budget = 300  # characters here: a little more than the museum's passage
-    whole = select_context(" ".join(parts), [museum, company], budget, _chars)
-    assert "Leeds" not in format_passages(whole)  # the museum's many shared words win
-    chosen = format_passages(select_context_for_parts(parts, [museum, company], budget, _chars))
-    assert "Leeds" in chosen and "east wing" in chosen
-
-
-def test_one_part_is_chosen_as_the_whole_question() -> None:
-    passages = [_passage(1, ENGLISH)]
-    assert select_context_for_parts(["x"], passages, 10, _chars) == passages
