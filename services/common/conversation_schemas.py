@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.common.schemas import AnswerCheck, Citation
+from services.common.schemas import AnswerCheck, Citation, StepEvent
 
 # --- conversations ---------------------------------------------------------------------------
 
@@ -43,6 +43,9 @@ class ConversationMessagePublic(BaseModel):
     query: str = ""
     check: AnswerCheck = Field(default_factory=AnswerCheck)
     grounded: bool = True
+    steps: list[StepEvent] = Field(
+        default_factory=list, description="A deep answer's searches, as they were streamed."
+    )
     created_at: datetime
 
 

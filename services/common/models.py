@@ -161,7 +161,7 @@ class Conversation(Base):
 
 
 class ConversationMessage(Base):
-    """One turn; an answer keeps its citations and check as JSON, exactly as they were sent."""
+    """One turn; an answer keeps its citations, check and deep steps as JSON, exactly as sent."""
 
     __tablename__ = "conversation_messages"
 
@@ -175,6 +175,7 @@ class ConversationMessage(Base):
     query: Mapped[str] = mapped_column(Text, default="")
     answer_check: Mapped[str] = mapped_column(Text, default="{}")
     grounded: Mapped[bool] = mapped_column(Boolean, default=True)
+    steps: Mapped[str] = mapped_column(Text, default="[]")  # a deep answer's searches
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")

@@ -3,6 +3,8 @@
 The gateway writes the planner's turn (the question, the knowledge bases, the searches so far)
 with ``plan_turn``; the llm worker wraps it with ``build_plan_messages``; the gateway reads the
 one-line reply with ``parse_plan``. Anything but a well-formed ``SEARCH:`` line means answer now.
+``question_parts`` splits a question that asks about several things into one question per thing,
+which the deep chat searches before it asks the planner anything.
 """
 
 from __future__ import annotations
@@ -102,6 +104,57 @@ def parse_plan(reply: str) -> PlanDecision:
         query = rest.strip().strip("\"'“”「」`").strip()
         return PlanDecision(query[:MAX_QUERY_CHARS], kb) if query else ANSWER
     return ANSWER
+
+
+# "1. … 2. …", "1、…（2）…": numbered parts, at the start or after a space or colon.
+_NUMBERED = re.compile(r"(?:^|(?<=[\s:：]))[(（]?(?P<n>[1-9])[.．、)）]\s*")
+# "X 和 Y（的 Z）分别是什么？": one question per thing, the shared tail repeated.
+_BOTH = re.compile(
+    r"^(?P<a>[^，,。；;？?]+?)\s*(?:和|与|及|以及|跟)\s*(?P<b>[^，,。；;？?]+?)"
+    r"\s*(?:的(?P<attr>[^，,。；;？?]+?))?\s*分别(?P<tail>[^，,。；;]*)$"
+)
+_QUESTION_END = re.compile(r"(?<=[？?])\s*")
+MAX_PARTS = 4
+MIN_PART_CHARS = 2
+
+
+def question_parts(question: str) -> list[str]:
+    """The questions a question joins, each on its own; none when it asks one thing.
+
+    Read: numbered parts ("请分别回答：1. … 2. …"), "X 和 Y（的 Z）分别是什么？", and several
+    sentences that each end in a question mark.
+    """
+    text = " ".join(question.split())
+    parts = _numbered_parts(text) or _both_parts(text) or _sentence_parts(text)
+    parts = [p for p in parts if len(p) >= MIN_PART_CHARS]
+    return parts[:MAX_PARTS] if len(parts) > 1 else []
+
+
+def _numbered_parts(text: str) -> list[str]:
+    marks = [m for m in _NUMBERED.finditer(text)]
+    # Only 1, 2, 3, … in order: "3.5 kg" or a year is not a list.
+    run: list[re.Match[str]] = []
+    for mark in marks:
+        if int(mark.group("n")) == len(run) + 1:
+            run.append(mark)
+    if len(run) < 2:
+        return []
+    ends = [m.start() for m in run[1:]] + [len(text)]
+    return [text[m.end() : end].strip(" ；;，,") for m, end in zip(run, ends, strict=True)]
+
+
+def _both_parts(text: str) -> list[str]:
+    found = _BOTH.match(text)
+    if found is None:
+        return []
+    tail = found.group("tail").strip()
+    attr = found.group("attr")
+    about = f" 的{attr.strip()}" if attr else " "
+    return [f"{found.group(x).strip()}{about}{tail}".strip() for x in ("a", "b")]
+
+
+def _sentence_parts(text: str) -> list[str]:
+    return [p.strip() for p in _QUESTION_END.split(text) if p.strip()]
 
 
 def _searched_line(n: int, query: str, kb: str, found: str) -> str:

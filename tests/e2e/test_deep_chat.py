@@ -100,6 +100,18 @@ def test_a_whole_deep_answer_lists_its_steps(kbs: Kbs) -> None:
     assert chat.timings["deep_steps_ms"] > 0 and chat.answer.strip()
 
 
+def test_a_deep_answer_in_a_conversation_is_saved_with_its_steps(kbs: Kbs) -> None:
+    made = kbs.scoped.post("/api/v1/conversations", json={"knowledge_base": kbs.mine})
+    assert made.status_code == 201, made.text
+    conv_id = made.json()["id"]
+    body = _body(kbs.mine, "deep") | {"conversation_id": conv_id}
+    reply = ChatResponse.model_validate(kbs.scoped.post("/api/v1/chat", json=body).json())
+    stored = kbs.scoped.get(f"/api/v1/conversations/{conv_id}").json()["messages"]
+    assert [m["role"] for m in stored] == ["user", "assistant"]
+    assert reply.steps and [StepEvent.model_validate(s) for s in stored[1]["steps"]] == reply.steps
+    assert stored[0]["steps"] == []
+
+
 @pytest.mark.parametrize("mode", [None, "fast"])
 def test_fast_chat_has_no_steps(kbs: Kbs, mode: str | None) -> None:
     events = _stream(kbs.scoped, _body(kbs.mine, mode))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from llm_worker.grounding import guard_first_sentence
+from llm_worker.prompts import PART_MISSING_EN
 from services.common.answers import NOT_FOUND_EN, NOT_FOUND_ZH, content_units, support_ratio
 
 PASSAGES_ZH = ["2023年公司营收增长了15%，主要来自云服务业务。", "员工每年有15天带薪年假。"]
@@ -59,3 +60,18 @@ def test_long_first_sentence_is_judged_after_the_hold_limit() -> None:
     text = "Shakespeare wrote Hamlet around 1600 while living in London " * 5
     out = list(guard_first_sentence(_pieces(text, closed), PASSAGES_EN, NOT_FOUND_EN))
     assert out == [NOT_FOUND_EN]
+
+
+def test_a_numbered_answer_is_judged_by_its_first_sentence_not_its_marker() -> None:
+    closed: list[bool] = []
+    text = "1. The employees get 15 days of paid leave [1].\n2. Revenue grew 15% [2]."
+    assert "".join(guard_first_sentence(_pieces(text, closed), PASSAGES_EN, NOT_FOUND_EN)) == text
+    invented = "1. The panda eats bamboo all day long [1].\n2. Revenue grew 15% [2]."
+    out = list(guard_first_sentence(_pieces(invented, closed), PASSAGES_EN, NOT_FOUND_EN))
+    assert out == [NOT_FOUND_EN]
+
+
+def test_a_part_said_to_be_missing_passes_when_allowed() -> None:
+    text = f"1. {PART_MISSING_EN}\n2. Revenue grew 15% [2]."
+    out = guard_first_sentence(_pieces(text, []), PASSAGES_EN, NOT_FOUND_EN, (PART_MISSING_EN,))
+    assert "".join(out) == text

@@ -1,9 +1,11 @@
 """Deep chat: after the first search, the model may search again before it answers.
 
-Each further step asks the llm worker for a one-line plan (services.common.planning): search a
-reformulated query, maybe in another knowledge base the caller sees, or answer. The loop stops
-at ZHIKU_CHAT__DEEP_MAX_STEPS searches, at a repeated search, or when the model answers; the
-answer is then generated over the passages of every step, merged.
+A question that joins several (services.common.planning.question_parts) has each part searched
+on its own first, with no planning. Each further step asks the llm worker for a one-line plan
+(services.common.planning): search a reformulated query, maybe in another knowledge base the
+caller sees, or answer. The loop stops at ZHIKU_CHAT__DEEP_MAX_STEPS searches, at a repeated
+search, or when the model answers; the answer is then generated over the passages of every step,
+merged, the worker asking for each part of a joined question on its own line.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from sqlalchemy import select
 from services.common.errors import ZhikuError
 from services.common.generation_schemas import GenerationRequest
 from services.common.models import KnowledgeBase
-from services.common.planning import ANSWER, PlanDecision, parse_plan, plan_turn, snippet
+from services.common.planning import (
+    ANSWER,
+    PlanDecision,
+    parse_plan,
+    plan_turn,
+    question_parts,
+    snippet,
+)
 from services.common.schemas import ChunkHit, SearchMode, StepEvent, StepHit
 from services.gateway.chat.worker_calls import short_generation
 from services.gateway.search.service import search_chunks
@@ -43,6 +52,10 @@ class DeepSearch:
     max_steps: int
     steps: list[StepEvent] = field(default_factory=list)
     found: list[list[ChunkHit]] = field(default_factory=list)
+    parts: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.parts = question_parts(self.question)
 
     def record(self, query: str, kb: str, hits: list[ChunkHit]) -> StepEvent:
         """A search done: kept for the planner and the answer, returned as its event."""
@@ -56,7 +69,14 @@ class DeepSearch:
         return event
 
     def further_steps(self, top_k: int, mode: SearchMode | None) -> Iterator[StepEvent]:
-        """The searches after the first, as the planner asks for them, each as it is done."""
+        """The searches after the first: each part of the question, then as the planner asks."""
+        for part in self.parts:
+            if len(self.steps) >= self.max_steps:
+                return
+            if not any(_same(s.query, part) for s in self.steps):
+                yield self.record(
+                    part, self.chat_kb, search_in(self.state, self.chat_kb, part, top_k, mode)
+                )
         while len(self.steps) < self.max_steps:
             decision = self.plan()
             if decision.answers or decision.query is None:

@@ -17,7 +17,7 @@ from services.common.conversation_schemas import (
 )
 from services.common.errors import NotFoundError, ValidationFailedError
 from services.common.models import Conversation, ConversationMessage, utcnow
-from services.common.schemas import AnswerCheck, ChatMessage, ChatResponse, Citation
+from services.common.schemas import AnswerCheck, ChatMessage, ChatResponse, Citation, StepEvent
 from services.gateway.auth import Principal, ensure_visible
 from services.gateway.knowledge_bases.service import get_kb, name_of
 
@@ -134,6 +134,7 @@ def append_turns(
             query=reply.query,
             answer_check=reply.check.model_dump_json(),
             grounded=reply.grounded,
+            steps=json.dumps([s.model_dump() for s in reply.steps], ensure_ascii=False),
         )
         conv.messages.extend([ConversationMessage(role="user", content=question), answer])
         conv.updated_at = utcnow()
@@ -168,5 +169,6 @@ def message_public(row: ConversationMessage) -> ConversationMessagePublic:
         query=row.query,
         check=AnswerCheck.model_validate_json(row.answer_check or "{}"),
         grounded=row.grounded,
+        steps=[StepEvent.model_validate(s) for s in json.loads(row.steps or "[]")],
         created_at=row.created_at,
     )
