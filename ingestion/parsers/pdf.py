@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
 def load_pdf(path: Path, limits: dict[str, float]) -> str:
     """The text of every page, pages separated by a blank line."""
     return "\n\n".join(load_pdf_pages(path, limits))
