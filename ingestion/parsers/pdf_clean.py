@@ -1,7 +1,7 @@
 """Clean PDF page text: repeated headers, footers and page numbers out; wrapped lines joined.
 
-A line repeated at the top or bottom of most pages (digits aside, so "第 3 页" repeats too) is
-page furniture, not content. A line that runs to the right margin was wrapped by the layout,
+A line repeated at the top, or at the bottom, of most pages (digits aside, so "第 3 页" repeats
+too) is page furniture, not content. A line that runs to the right margin was wrapped by the layout,
 not ended by the author: it is joined to the next, with no space between Chinese characters
 and a space between English words (a hyphen at the end of a line is kept: "forty-one").
 """
@@ -42,30 +42,36 @@ def _key(line: str) -> str:
     return _DIGITS.sub("#", " ".join(line.split()))
 
 
-def _edge_indices(lines: list[str]) -> list[int]:
-    """Where the short lines at the top and the bottom of a page are (one each if short)."""
+def _edges(lines: list[str]) -> dict[int, str]:
+    """The short lines at the top and the bottom of a page: their index and which edge."""
     content = [i for i, line in enumerate(lines) if line]
     edge = _EDGE_LINES if len(content) > 2 * _EDGE_LINES else 1
-    ends = content[:edge] + content[-edge:] if content else []
-    return [i for i in ends if len(lines[i]) <= _MAX_FURNITURE]
+    sides = {i: "bottom" for i in content[-edge:]} | {i: "top" for i in content[:edge]}
+    return {i: side for i, side in sides.items() if len(lines[i]) <= _MAX_FURNITURE}
 
 
-def _repeated_edges(pages: list[list[str]]) -> set[str]:
-    """Keys of lines found at a page edge on at least half of the pages (three or more)."""
+def _repeated_edges(pages: list[list[str]]) -> set[tuple[str, str]]:
+    """Lines found at the same edge of at least half of the pages (three or more).
+
+    The edge counts: a running header stays at the top, while a paragraph may open one page
+    and close another.
+    """
     if len(pages) < _MIN_PAGES:
         return set()
     counts = Counter(
-        key for lines in pages for key in {_key(lines[i]) for i in _edge_indices(lines)}
+        key
+        for lines in pages
+        for key in {(side, _key(lines[i])) for i, side in _edges(lines).items()}
     )
     return {key for key, count in counts.items() if count >= max(_MIN_PAGES, len(pages) / 2)}
 
 
-def _without_furniture(lines: list[str], furniture: set[str]) -> list[str]:
+def _without_furniture(lines: list[str], furniture: set[tuple[str, str]]) -> list[str]:
     """The page's lines less the edge lines that repeat across pages or are a page number."""
     drop = {
         i
-        for i in _edge_indices(lines)
-        if _key(lines[i]) in furniture or _PAGE_NUMBER.match(lines[i]) is not None
+        for i, side in _edges(lines).items()
+        if (side, _key(lines[i])) in furniture or _PAGE_NUMBER.match(lines[i]) is not None
     }
     return [line for i, line in enumerate(lines) if i not in drop]
 

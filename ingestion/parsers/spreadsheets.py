@@ -1,13 +1,17 @@
 """Spreadsheets (xlsx, csv) as Markdown tables, one per sheet, streamed row by row.
 
 openpyxl's read-only mode parses a sheet's XML as it is read, so a large sheet is never held
-whole; the row limit is counted as rows arrive, so a million-row sheet is refused early.
+whole. It does read a sheet once in full when the file does not declare its size, so the rows
+are first counted in the raw XML (a fast scan, no parsing) and a million-row sheet is refused
+before openpyxl starts; the row limit is counted again as rows arrive.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
+import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -21,15 +25,41 @@ class RowBudget:
     def __init__(self, name: str, limit: int) -> None:
         self.name, self.limit, self.used = name, limit, 0
 
+    def count(self, rows: int) -> None:
+        self.used += rows
+        if self.used > self.limit:
+            raise DocumentParseError(
+                f"'{self.name}' has more than {self.limit} rows "
+                "(ZHIKU_PARSING__MAX_SHEET_ROWS); refused"
+            )
+
     def take(self, rows: Iterable[Sequence[object]]) -> Iterator[Sequence[object]]:
         for row in rows:
-            self.used += 1
-            if self.used > self.limit:
-                raise DocumentParseError(
-                    f"'{self.name}' has more than {self.limit} rows "
-                    "(ZHIKU_PARSING__MAX_SHEET_ROWS); refused"
-                )
+            self.count(1)
             yield row
+
+
+# A row element, namespace prefix or not (<row …>, <row/>, <x:row …>); never <rowBreaks>.
+_ROW = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+_SHEET_PART = re.compile(r"xl/worksheets/[^/]+\.xml")
+
+
+def count_rows(path: Path, budget: RowBudget) -> None:
+    """Count every sheet's row elements into ``budget`` (refusing past its limit), unparsed."""
+    with zipfile.ZipFile(path) as package:
+        for name in package.namelist():
+            if not _SHEET_PART.fullmatch(name):
+                continue
+            with package.open(name) as part:
+                carry = b""
+                while block := part.read(1 << 20):
+                    text = carry + block
+                    # Cut at the last '<': a row tag is never split between two scans.
+                    cut = text.rfind(b"<")
+                    cut = len(text) if cut < 0 else cut
+                    budget.count(len(_ROW.findall(text, 0, cut)))
+                    carry = text[cut:]
+                budget.count(len(_ROW.findall(carry)))
 
 
 def sheet_text(title: str | None, rows: Iterable[Sequence[object]]) -> str:
@@ -49,14 +79,15 @@ def load_sheets(path: Path, max_rows: int) -> list[tuple[str, str]]:
     """Each sheet that has cells, as its name and its text (a heading and a table)."""
     from openpyxl import load_workbook
 
-    budget = RowBudget(path.name, max_rows)
     try:
+        count_rows(path, RowBudget(path.name, max_rows))
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except MemoryError:
+    except (DocumentParseError, MemoryError):
         raise
     # A damaged zip or missing part raises BadZipFile, KeyError, InvalidFileException…
     except Exception as exc:
         raise DocumentParseError(f"could not read XLSX: {exc or type(exc).__name__}") from exc
+    budget = RowBudget(path.name, max_rows)
     try:
         parts = []
         for sheet in workbook.worksheets:

@@ -6,6 +6,8 @@ import base64
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,6 +61,19 @@ def wait_ready(client: TestClient, timeout_s: float = 120.0) -> None:
     pytest.fail("the retriever did not become ready")
 
 
+@contextmanager
+def served(settings: Settings) -> Iterator[TestClient]:
+    """A retriever app started and ready; leaving the block stops it and frees its index folder."""
+    with TestClient(create_app(settings), headers=AUTH) as test_client:
+        assert test_client.get("/healthz").status_code == 200
+        wait_ready(test_client)
+        yield test_client
+
+
+def own_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, internal_token=SecretStr(TOKEN))
+
+
 @pytest.fixture(scope="module")
 def embedder() -> Embedder:
     return create_embedder(EmbeddingSettings())
@@ -73,9 +88,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def client(settings: Settings, embedder: Embedder) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), headers=AUTH) as test_client:
-        assert test_client.get("/healthz").status_code == 200
-        wait_ready(test_client)
+    with served(settings) as test_client:
         response = test_client.post(f"/internal/indexes/{KB}/chunks", json=add_body(embedder))
         assert response.status_code == 200, response.text
         yield test_client
@@ -183,9 +196,12 @@ def test_readding_is_idempotent(client: TestClient, embedder: Embedder) -> None:
     )
 
 
-def test_index_survives_a_restart(settings: Settings, client: TestClient) -> None:
-    with TestClient(create_app(settings), headers=AUTH) as second:
-        wait_ready(second)
+def test_index_survives_a_restart(tmp_path: Path, embedder: Embedder) -> None:
+    # A restart is the first retriever gone, then a new one on its folder (one owner at a time).
+    settings = own_settings(tmp_path)
+    with served(settings) as first:
+        assert first.post(f"/internal/indexes/{KB}/chunks", json=add_body(embedder)).is_success
+    with served(settings) as second:
         assert search(second, "长城有多长", "hybrid").hits[0].chunk_id == 103
 
 
@@ -208,10 +224,11 @@ def test_delete_then_drop(client: TestClient, embedder: Embedder) -> None:
     assert search(client, "长城", "hybrid", kb=kb).hits == []
 
 
-def test_the_internal_api_needs_the_shared_token(settings: Settings, client: TestClient) -> None:
-    with TestClient(create_app(settings)) as stranger:
+def test_the_internal_api_needs_the_shared_token(client: TestClient) -> None:
+    # The same running app, called without the token the module's client sends.
+    with TestClient(client.app) as stranger:
         assert stranger.get("/healthz").status_code == 200  # health checks stay open
-        wait_ready(stranger)
+        assert stranger.get("/readyz").status_code == 200
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
             for method, path in (
                 ("GET", "/internal/info"),
@@ -227,10 +244,13 @@ def test_the_internal_api_needs_the_shared_token(settings: Settings, client: Tes
     assert client.get(f"/internal/indexes/{KB}/stats").json()["count"] == len(CHUNKS)
 
 
-def test_the_client_sends_the_token(settings: Settings, client: TestClient) -> None:
+def test_the_client_sends_the_token(client: TestClient) -> None:
     """RetrieverClient over a real socket: the right token works, a wrong one is our fault."""
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    # The module's app, already started: served on a socket without running its lifespan again.
+    config = uvicorn.Config(
+        client.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -253,13 +273,15 @@ def test_the_client_sends_the_token(settings: Settings, client: TestClient) -> N
 
 
 def test_a_retriever_restarted_with_a_corrupt_index_reports_it_until_rebuilt(
-    settings: Settings, client: TestClient
+    tmp_path: Path, embedder: Embedder
 ) -> None:
+    settings = own_settings(tmp_path)
+    with served(settings) as first:
+        assert first.post(f"/internal/indexes/{KB}/chunks", json=add_body(embedder)).is_success
     corrupt = 7
     (settings.index_dir / str(corrupt)).mkdir()
     (settings.index_dir / str(corrupt) / "meta.json").write_text("{torn", encoding="utf-8")
-    with TestClient(create_app(settings), headers=AUTH) as restarted:
-        wait_ready(restarted)
+    with served(settings) as restarted:
         # Found at start, before any search of that knowledge base; the others still answer.
         ready = RetrieverReadiness.model_validate(restarted.get("/readyz").json())
         assert (ready.status, ready.rebuild_needed) == ("degraded", [corrupt])

@@ -69,6 +69,22 @@ def test_sheet_over_the_row_limit_is_refused_with_the_setting_named(tmp_path: Pa
         _extract(tmp_path / "big.xlsx", limits)
 
 
+def test_the_raw_row_count_matches_the_rows_openpyxl_reads(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from ingestion.parsers.spreadsheets import RowBudget, count_rows
+
+    build_xlsx(tmp_path / "big.xlsx", extra_rows=50)
+    workbook = load_workbook(tmp_path / "big.xlsx", read_only=True)
+    rows = sum(1 for sheet in workbook.worksheets for _ in sheet.iter_rows())
+    workbook.close()
+    budget = RowBudget("big.xlsx", 10_000)
+    count_rows(tmp_path / "big.xlsx", budget)
+    assert budget.used == rows
+    with pytest.raises(DocumentParseError, match=f"more than {rows - 1} rows"):
+        count_rows(tmp_path / "big.xlsx", RowBudget("big.xlsx", rows - 1))
+
+
 def test_pptx_gives_titles_text_notes_and_tables_slide_by_slide(tmp_path: Path) -> None:
     build_pptx(tmp_path / "deck.pptx")
     text = _extract(tmp_path / "deck.pptx")

@@ -148,6 +148,13 @@ def test_page_furniture_needs_three_pages_and_a_page_edge() -> None:
     assert all(page.startswith("Annual report 2024") for page in two)
 
 
+def test_a_line_at_the_top_of_one_page_and_the_bottom_of_others_is_content() -> None:
+    # Short paragraphs that open one page and close the next are text, not a running header.
+    lines = ["One short line.", "Two short lines.", "Three here.", "Four there.", "Five."]
+    pages = ["\n".join(lines[i:] + lines[:i]) for i in range(3)]
+    assert all(set(page.split("\n")) == set(lines) for page in clean_pages(pages))
+
+
 @needs_font
 def test_the_child_reports_pages_read_while_it_parses(tmp_path: Path) -> None:
     heard: list[tuple[int, int]] = []
