@@ -168,3 +168,52 @@ def test_upload_ask_cite_and_every_page_in_both_languages(
         finally:
             browser.close()
     assert all(shot.stat().st_size > 10_000 for shot in shots)
+
+
+def test_a_sheet_and_a_scan_uploaded_in_the_web_app_show_their_row_and_page(
+    running_suite: Any, knowledge_base: str, tmp_path: Path
+) -> None:
+    """New formats through the browser: the scan's citation opens its page, the sheet its rows."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from services.evaluation.parse_corpus import CJK_FONT, write_corpus
+
+    if not CJK_FONT.exists():
+        pytest.skip("fonts-noto-cjk renders the scanned page")
+    files = [path for _case, path in write_corpus(tmp_path, {"table.xlsx", "zh_scan.pdf"})]
+    url = running_suite.frontend_url
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        try:
+            page.goto(f"{url}/library?kb={knowledge_base}", wait_until="domcontentloaded")
+            dropzone = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+            dropzone.wait_for(state="attached", timeout=90_000)
+            dropzone.set_input_files([str(path) for path in files])
+            page.get_by_role("button", name=CATALOGUE["upload_button"][0]).click()
+            for path in files:
+                done = page.get_by_text(f"{path.name} · {CATALOGUE['stage_done'][0]} · 100%")
+                done.wait_for(timeout=180_000)
+            page.goto(f"{url}/?kb={knowledge_base}", wait_until="domcontentloaded")
+            for question, name, shows in (
+                ("售后服务热线是多少？", "zh_scan.pdf", '[data-testid="stImage"] img'),
+                ("PP 棉滤芯 F-180 的单价是多少？", "table.xlsx", '[data-testid="stDataFrame"]'),
+            ):
+                chat_input = page.locator('[data-testid="stChatInput"] textarea')
+                chat_input.wait_for(state="visible", timeout=90_000)
+                chat_input.fill(question)
+                chat_input.press("Enter")
+                chip = page.get_by_role("button", name=name).last
+                chip.wait_for(timeout=300_000)
+                _wait_idle(page)
+                chip.click()
+                dialog = page.locator('[role="dialog"]')
+                # The scan's page as an image, the sheet's rows as a table; the quote marked.
+                dialog.locator(shows).first.wait_for(timeout=60_000)
+                sync_api.expect(dialog.locator("mark").first).to_be_visible(timeout=30_000)
+                _shoot(page, f"zh-citation-{name}")
+                page.keyboard.press("Escape")
+        except Exception:
+            _shoot(page, "browser-failure-formats")
+            raise
+        finally:
+            browser.close()
