@@ -7,7 +7,9 @@ one document each; a seeded sample of questions per set) is chunked as the inges
 chunks it and embedded once; the same chunks and vectors go into each backend through the
 retriever's own ChunkIndex, and every question is searched in each mode through the
 retriever's search function (query embedded once, reused by both backends). So the figures
-differ by the backend alone. Writes bench/results/retrieval_backends.{json,md}.
+differ by the backend alone. A third run is the local backend with the Python jieba package
+cutting the words (what the keyword index used before jieba-rs): the tokenizer's ablation.
+Writes bench/results/retrieval_backends.{json,md}.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import argparse
 import logging
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +31,7 @@ from bench.report import RESULTS, machine_line, write_results
 from bench.retrieval_pool import FILES
 from bench.suite import REPO
 from ingestion.chunking import chunk_text
+from retriever import keyword_index
 from retriever.backend import ChunkIndex, create_chunk_index
 from retriever.keyword_index import term_counts
 from retriever.service import search
@@ -55,6 +60,7 @@ CONFIGS = (
     RetrievalConfig("hybrid", rerank=True),
 )
 BACKENDS = ("local", "milvus")
+PYTHON_JIEBA = "local-python-jieba"  # the ablation: same backend, words cut by Python jieba
 BATCH = 2000
 
 
@@ -79,6 +85,17 @@ def _fill(index: ChunkIndex, model: str, texts: list[str], vectors: NDArray[np.f
         ]
         index.upsert(KB, model, dim, items, [term_counts(c.text) for c in items])
     return time.monotonic() - started
+
+
+@contextmanager
+def _python_jieba() -> Iterator[None]:
+    """The keyword analysis with the Python jieba package in place of jieba-rs, for one run."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    with mock.patch.object(keyword_index, "_cut_for_search", jieba.lcut_for_search):
+        yield
 
 
 class _CachedQueries:
@@ -170,13 +187,38 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {y['recall@1'] - x['recall@1']:+.3f} | {y['mrr@10'] - x['mrr@10']:+.3f} "
             f"| {x['latency_ms']['p50']:.1f} / {y['latency_ms']['p50']:.1f} |"
         )
-    fills = ", ".join(f"{b} {result['backends'][b]['fill_s']:.0f} s" for b in BACKENDS)
+    if PYTHON_JIEBA in result["backends"]:
+        lines += _tokenizer_rows(result["backends"][PYTHON_JIEBA]["runs"], local)
+    runs = [r for r in (*BACKENDS, PYTHON_JIEBA) if r in result["backends"]]
+    fills = ", ".join(f"{r} {result['backends'][r]['fill_s']:.0f} s" for r in runs)
     lines += [
         "",
         f"Filling (tokenising included, embedding not): {fills}. Whole run "
         f"{result['seconds']:.0f} s. Machine: {machine_line()}.",
     ]
     return "\n".join(lines)
+
+
+def _tokenizer_rows(before: list[dict[str, Any]], now: list[dict[str, Any]]) -> list[str]:
+    """The default backend with Python jieba (before) and with jieba-rs (now)."""
+    lines = [
+        "",
+        "Words cut by jieba-rs (`rjieba`, the default) against the Python jieba package, the same "
+        "FAISS + Tantivy backend otherwise:",
+        "",
+        "| configuration | R@1 Python jieba / jieba-rs | MRR@10 Python jieba / jieba-rs | Δ R@1 "
+        "| Δ MRR@10 | p50 ms Python jieba / jieba-rs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for a, b in zip(before, now, strict=True):
+        x, y = a["overall"], b["overall"]
+        lines.append(
+            f"| {a['label']} | {x['recall@1']:.3f} / {y['recall@1']:.3f} "
+            f"| {x['mrr@10']:.3f} / {y['mrr@10']:.3f} "
+            f"| {y['recall@1'] - x['recall@1']:+.3f} | {y['mrr@10'] - x['mrr@10']:+.3f} "
+            f"| {x['latency_ms']['p50']:.1f} / {y['latency_ms']['p50']:.1f} |"
+        )
+    return lines
 
 
 def main() -> None:
@@ -198,11 +240,11 @@ def main() -> None:
     embedder.embed([q.text for s in sets for q in s.questions])
     logger.info("embedded %d chunks and every question", len(texts))
     backends = {}
-    for backend in BACKENDS:
-        with tempfile.TemporaryDirectory(prefix=f"zhiku-backends-{backend}-") as tmp:
-            backends[backend] = _run_backend(
-                backend, Path(tmp), embedder, texts, names, vectors, sets
-            )
+    for run in (*BACKENDS, PYTHON_JIEBA):
+        backend = "local" if run == PYTHON_JIEBA else run
+        analysis = _python_jieba() if run == PYTHON_JIEBA else nullcontext()
+        with tempfile.TemporaryDirectory(prefix=f"zhiku-backends-{run}-") as tmp, analysis:
+            backends[run] = _run_backend(backend, Path(tmp), embedder, texts, names, vectors, sets)
     result = {
         "chunks": len(texts),
         "documents": sum(len(s.paragraphs) for s in full),

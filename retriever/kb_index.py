@@ -31,9 +31,10 @@ logger = logging.getLogger(__name__)
 VECTORS_FILE = "vectors.faiss"
 KEYWORDS_DIR = "keywords"
 META_FILE = "meta.json"
-# Version 3: keywords in Tantivy. Older indexes are moved aside and rebuilt from the database.
-META_VERSION = 3
-READABLE_VERSIONS = (3,)
+# Version 3: keywords in Tantivy; 4: cut by jieba-rs (numbers with units are one word). Older
+# indexes are moved aside and rebuilt from the database, so the query and the index agree.
+META_VERSION = 4
+READABLE_VERSIONS = (4,)
 # Below this a journal is cheap to replay whatever the snapshot's size.
 MIN_COMPACT_BYTES = 1 << 20
 

@@ -2,12 +2,13 @@
 
 Tantivy owns the postings, segments, deletes, commits and scoring; zhiku owns the analysis:
 OpenCC folds Traditional Chinese into Simplified, the text is lowercased and jieba cuts it in
-search mode. The tokens are indexed as one whitespace-joined string under Tantivy's
-``whitespace`` tokenizer and queried as exact terms, so the index and the query see the same
-words. Each chunk's text is kept beside its terms (stored, not indexed) for the rerankers, so
-it is replaced and deleted with them. Every change is one Tantivy commit before the call
-returns: the commit is the durability point of the keyword half of an index (see
-docs/architecture.md).
+search mode (jieba-rs through ``rjieba``: jieba's dictionary and algorithm in Rust, about 25
+times faster than the Python package, the same words but for numbers with units, "2.4km").
+The tokens are indexed as one whitespace-joined string under Tantivy's ``whitespace``
+tokenizer and queried as exact terms, so the index and the query see the same words. Each
+chunk's text is kept beside its terms (stored, not indexed) for the rerankers, so it is
+replaced and deleted with them. Every change is one Tantivy commit before the call returns:
+the commit is the durability point of the keyword half of an index (see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-import jieba
+import rjieba
 import tantivy
 from opencc import OpenCC
 
@@ -31,9 +32,6 @@ TEXT = "text"
 # Per batch writer: Tantivy's floor is 15 MB per indexing thread; one thread per knowledge base.
 WRITER_HEAP_BYTES = 32_000_000
 
-# jieba announces its dictionary loading on its own stderr handler; our logs say enough.
-jieba.setLogLevel(logging.WARNING)
-
 
 @lru_cache(maxsize=1)
 def _t2s() -> OpenCC:
@@ -43,7 +41,7 @@ def _t2s() -> OpenCC:
 
 def warm_up() -> None:
     """Load the jieba dictionary and the OpenCC tables now rather than on the first request."""
-    jieba.initialize()
+    rjieba.cut("预热")  # the dictionary is built on the first cut
     _t2s()
 
 
@@ -52,13 +50,17 @@ def fold(text: str) -> str:
     return _t2s().convert(text).lower()
 
 
+def _cut_for_search(text: str) -> list[str]:
+    return rjieba.cut_for_search(text)
+
+
 def tokenize(text: str) -> list[str]:
     """Search-mode jieba tokens of the folded text (see :func:`fold`), without punctuation/space."""
     simplified = fold(text)
     # split(): a token never holds whitespace, so joining with spaces and splitting is lossless.
     return [
         part
-        for tok in jieba.cut_for_search(simplified)
+        for tok in _cut_for_search(simplified)
         for part in tok.split()
         if any(ch.isalnum() for ch in part)
     ]
