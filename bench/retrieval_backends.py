@@ -179,14 +179,7 @@ def markdown(result: dict[str, Any]) -> str:
         "| p50 ms default / Milvus |",
         "|---|---|---|---|---|---|",
     ]
-    for a, b in zip(local, milvus, strict=True):
-        x, y = a["overall"], b["overall"]
-        lines.append(
-            f"| {a['label']} | {x['recall@1']:.3f} / {y['recall@1']:.3f} "
-            f"| {x['mrr@10']:.3f} / {y['mrr@10']:.3f} "
-            f"| {y['recall@1'] - x['recall@1']:+.3f} | {y['mrr@10'] - x['mrr@10']:+.3f} "
-            f"| {x['latency_ms']['p50']:.1f} / {y['latency_ms']['p50']:.1f} |"
-        )
+    lines += _comparison_rows(local, milvus)
     if PYTHON_JIEBA in result["backends"]:
         lines += _tokenizer_rows(result["backends"][PYTHON_JIEBA]["runs"], local)
     runs = [r for r in (*BACKENDS, PYTHON_JIEBA) if r in result["backends"]]
@@ -210,15 +203,21 @@ def _tokenizer_rows(before: list[dict[str, Any]], now: list[dict[str, Any]]) -> 
         "| Δ MRR@10 | p50 ms Python jieba / jieba-rs |",
         "|---|---|---|---|---|---|",
     ]
-    for a, b in zip(before, now, strict=True):
+    return lines + _comparison_rows(before, now)
+
+
+def _comparison_rows(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[str]:
+    """One table row per configuration: R@1, MRR@10, their change and p50 ms, first / second."""
+    rows = []
+    for a, b in zip(first, second, strict=True):
         x, y = a["overall"], b["overall"]
-        lines.append(
+        rows.append(
             f"| {a['label']} | {x['recall@1']:.3f} / {y['recall@1']:.3f} "
             f"| {x['mrr@10']:.3f} / {y['mrr@10']:.3f} "
             f"| {y['recall@1'] - x['recall@1']:+.3f} | {y['mrr@10'] - x['mrr@10']:+.3f} "
             f"| {x['latency_ms']['p50']:.1f} / {y['latency_ms']['p50']:.1f} |"
         )
-    return lines
+    return rows
 
 
 def main() -> None:
