@@ -108,21 +108,65 @@ def _chunk(data: bytes) -> bytes:
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
 
+_STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+)
+
+
 def dying_stream_reply(first_token: str) -> bytes:
     """An SSE chat stream that sends one token and then loses its connection."""
-    event = {
-        "id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m",
-        "choices": [{"index": 0, "delta": {"content": first_token}, "finish_reason": None}],
-    }  # fmt: skip
-    head = (
-        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-    )
-    return head + _chunk(f"data: {json.dumps(event)}\n\n".encode())
+    return _STREAM_HEAD + _token_event(first_token)
 
 
 def interrupted_stream_reply(first_token: str) -> bytes:
     """A whole SSE chat stream that ends (``[DONE]``) before any choice has a finish reason."""
     return dying_stream_reply(first_token) + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
+
+
+def _token_event(token: str) -> bytes:
+    event = {
+        "id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+        "choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}],
+    }  # fmt: skip
+    return _chunk(f"data: {json.dumps(event)}\n\n".encode())
+
+
+@contextmanager
+def endless_stream_server(every_s: float = 0.02) -> Iterator[tuple[str, threading.Event]]:
+    """A chat server whose answer never ends: one token every ``every_s`` until the client leaves.
+
+    Yields the base URL and an event set once the client closed the stream (a send failed), so
+    a test can tell that cancelling really stopped the server's generation. A real model ends
+    its answer when it likes (how soon differs between CPUs); this one never does.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    closed, stop = threading.Event(), threading.Event()
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            try:
+                conn.sendall(_STREAM_HEAD)
+                while not stop.is_set():
+                    conn.sendall(_token_event(" leave"))
+                    time.sleep(every_s)
+            except OSError:  # the client hung up: its generation was cancelled
+                closed.set()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1", closed
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(timeout=5)
 
 
 class _EmbeddingRequest(BaseModel):

@@ -39,6 +39,7 @@ from services.gateway.health.routes import readyz
 from services.gateway.state import GatewayState
 from tests.integration.openai_servers import (
     dying_stream_reply,
+    endless_stream_server,
     free_port,
     interrupted_stream_reply,
     llama_cpp_server,
@@ -191,7 +192,7 @@ def test_a_stream_ended_without_a_finish_reason_is_a_503(state: GatewayState) ->
         _failing_chat(state, interrupted, NotReadyError)
 
 
-def test_a_stream_cancelled_mid_answer_stops_the_server_stream(redis_url: str, server: str) -> None:
+def test_a_stream_cancelled_mid_answer_stops_the_server_stream(redis_url: str) -> None:
     stream = RedisTokenStream(redis.Redis.from_url(redis_url))
     req = GenerationRequest(
         stream_id=uuid.uuid4().hex,
@@ -199,13 +200,16 @@ def test_a_stream_cancelled_mid_answer_stops_the_server_stream(redis_url: str, s
         passages=[ContextPassage(index=1, document_name="hr.md", text=PASSAGE)],
         max_tokens=400,
     )
-    generator = OpenAIGenerator(_llm(server, grounding_hold=False))
-    worker = threading.Thread(target=run_generation, args=(req, stream, generator))
-    worker.start()
-    events = stream.read(req.stream_id, timeout_s=60)
-    assert next(events).kind == "token"
-    stream.cancel(req.stream_id)
-    worker.join(timeout=30)
+    with endless_stream_server() as (endless, closed):
+        generator = OpenAIGenerator(_llm(endless, grounding_hold=False))
+        worker = threading.Thread(target=run_generation, args=(req, stream, generator))
+        worker.start()
+        events = stream.read(req.stream_id, timeout_s=60)
+        assert next(events).kind == "token"
+        stream.cancel(req.stream_id)
+        worker.join(timeout=30)
+        assert not worker.is_alive()
+        assert closed.wait(timeout=10), "the server kept streaming after the cancel"
     end = [e for e in events if e.kind != "token"]
     assert [(e.kind, e.text) for e in end] == [("end", CANCELLED)]
     assert 0 < end[0].usage["completion_tokens"] < 400
