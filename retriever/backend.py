@@ -40,6 +40,13 @@ class ChunkIndex(Protocol):
         """Count, embedding model and dim of a base (nulls when it has no index)."""
         ...
 
+    def searched_model(self, kb_id: int) -> str | None:
+        """The embedding model of a base that has chunks to search (None: nothing to search).
+
+        Asked before every search, so cheaper than ``stats`` (Milvus counts rows slowly).
+        """
+        ...
+
     def ids(self, kb_id: int) -> list[int]:
         """Every chunk id of a base, ascending."""
         ...

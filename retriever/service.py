@@ -79,11 +79,11 @@ def search(
 def _search(
     store: ChunkIndex, embedder: Embedder | None, req: RetrieverSearchRequest
 ) -> list[ScoredChunk]:
-    stats = store.stats(req.kb_id)
-    if stats.embedding_model is None or stats.count == 0:
+    model = store.searched_model(req.kb_id)
+    if model is None:
         return []
     require_same_embedding(
-        EmbeddingSpace(f"knowledge base {req.kb_id}", stats.embedding_model),
+        EmbeddingSpace(f"knowledge base {req.kb_id}", model),
         EmbeddingSpace("the search", req.embedding_model),
     )
     if req.mode == "keyword":

@@ -81,6 +81,11 @@ class IndexStore:
                 return IndexStats(count=0, embedding_model=None, dim=None)
             return IndexStats(count=kb.count, embedding_model=kb.embedding_model, dim=kb.dim)
 
+    def searched_model(self, kb_id: int) -> str | None:
+        """The embedding model of a base with chunks; None when it has none."""
+        stats = self.stats(kb_id)
+        return stats.embedding_model if stats.count else None
+
     def close(self) -> None:
         """Let another process own the directory; every change is already on disk."""
         if self._owner is not None:
