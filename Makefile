@@ -6,9 +6,11 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
-# Portable CPU kernels (AVX2/FMA/F16C): a native build picks up AMX on recent Xeons, which
-# breaks in many VMs (scripts/llama_build_check.py).
-LLAMA_CMAKE := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF
+# llama.cpp is built here, for this CPU: the portable kernels (AVX2/FMA/F16C) plus the AVX-512 ones
+# this CPU has (prompts ~1.4x faster), never AMX, which breaks in many VMs
+# (scripts/llama_build_check.py). `make install LLAMA_CPU=` builds AVX2 only, for another machine.
+LLAMA_CPU ?= $(shell $(PYTHON) -m llm_worker.cpu_info --cmake-args)
+LLAMA_CMAKE := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF $(LLAMA_CPU)
 LLAMA := llama-cpp-python==0.3.36
 
 .DEFAULT_GOAL := help
@@ -21,7 +23,7 @@ $(VENV)/.base:
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0  # CPU build; must come before sentence-transformers
 	CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) install -q $(LLAMA)
-	$(PY) scripts/llama_build_check.py || \
+	$(PY) scripts/llama_build_check.py $(patsubst -DGGML_%=ON,%,$(LLAMA_CPU)) || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) install -q --force-reinstall --no-deps --no-cache-dir $(LLAMA)
 	touch $@
 

@@ -1,9 +1,12 @@
-"""Refuse a llama-cpp-python build whose CPU kernels are known to break here.
+"""Refuse a llama-cpp-python build whose CPU kernels are not those ``make`` asked for.
 
 A native build (``-march=native``) on a CPU with AMX (Intel Sapphire Rapids and later) compiles
 ggml's AMX kernels; inside many virtual machines they produce garbage tokens or crash in
-``llama_decode``. ``make`` builds with ``-DGGML_NATIVE=OFF`` (AVX2/FMA/F16C), but pip may hold an
-older native wheel in its cache; exit status 1 tells the Makefile to rebuild without the cache.
+``llama_decode``. ``make`` builds with ``-DGGML_NATIVE=OFF`` plus the AVX-512 kernels this CPU has
+(``llm_worker.cpu_info.cmake_args``), but pip may hold a wheel built with other flags in its cache
+(its cache key ignores CMAKE_ARGS). Exit status 1 tells the Makefile to rebuild without the cache.
+
+    python scripts/llama_build_check.py [KERNEL ...]   # the kernels the build must have
 """
 
 from __future__ import annotations
@@ -13,13 +16,18 @@ import sys
 import llama_cpp
 
 
-def main() -> int:
+def main(expected: list[str]) -> int:
     info = llama_cpp.llama_print_system_info().decode(errors="replace")
     if "AMX_INT8 = 1" in info:
         print(f"llama-cpp-python was built with AMX kernels ({info.strip()}); rebuilding")
+        return 1
+    missing = [kernel for kernel in expected if f" {kernel} = 1" not in info]
+    if missing:
+        names = " ".join(missing)
+        print(f"llama-cpp-python lacks the {names} kernels ({info.strip()}); rebuilding")
         return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
