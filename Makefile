@@ -23,7 +23,7 @@ $(VENV)/.base:
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0  # CPU build; must come before sentence-transformers
 	CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) install -q $(LLAMA)
-	$(PY) scripts/llama_build_check.py $(patsubst -DGGML_%=ON,%,$(LLAMA_CPU)) || \
+	PYTHONPATH=. $(PY) scripts/llama_build_check.py $(patsubst -DGGML_%=ON,%,$(LLAMA_CPU)) || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) install -q --force-reinstall --no-deps --no-cache-dir $(LLAMA)
 	touch $@
 

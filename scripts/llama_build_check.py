@@ -6,25 +6,25 @@ ggml's AMX kernels; inside many virtual machines they produce garbage tokens or 
 (``llm_worker.cpu_info.cmake_args``), but pip may hold a wheel built with other flags in its cache
 (its cache key ignores CMAKE_ARGS). Exit status 1 tells the Makefile to rebuild without the cache.
 
-    python scripts/llama_build_check.py [KERNEL ...]   # the kernels the build must have
+    PYTHONPATH=. python scripts/llama_build_check.py [KERNEL ...]   # kernels the build must have
 """
 
 from __future__ import annotations
 
 import sys
 
-import llama_cpp
+from llm_worker.cpu_info import llama_kernels
 
 
 def main(expected: list[str]) -> int:
-    info = llama_cpp.llama_print_system_info().decode(errors="replace")
-    if "AMX_INT8 = 1" in info:
-        print(f"llama-cpp-python was built with AMX kernels ({info.strip()}); rebuilding")
+    built = llama_kernels()
+    if "AMX_INT8" in built:
+        print(f"llama-cpp-python was built with AMX kernels ({' '.join(built)}); rebuilding")
         return 1
-    missing = [kernel for kernel in expected if f" {kernel} = 1" not in info]
+    missing = [kernel for kernel in expected if kernel not in built]
     if missing:
         names = " ".join(missing)
-        print(f"llama-cpp-python lacks the {names} kernels ({info.strip()}); rebuilding")
+        print(f"llama-cpp-python lacks the {names} kernels ({' '.join(built)}); rebuilding")
         return 1
     return 0
 
