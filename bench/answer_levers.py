@@ -34,6 +34,7 @@ LEVERS_OFF: dict[str, dict[str, str]] = {
     "no saved prefix state": {"ZHIKU_LLM__PREFIX_STATES": "0"},
     "no grounding hold": {"ZHIKU_LLM__GROUNDING_HOLD": "false"},
     "previous gate 0.25": {"ZHIKU_RETRIEVAL__MIN_SCORE": "0.25"},
+    "previous grounding share 0.3": {"ZHIKU_LLM__GROUNDING_SUPPORT": "0.3"},
 }
 
 

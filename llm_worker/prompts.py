@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-from services.common.answers import NOT_FOUND_EN, NOT_FOUND_ZH, contains_cjk
+from services.common.answers import NOT_FOUND_EN, NOT_FOUND_ZH
 from services.common.generation_schemas import ContextPassage, GenerationRequest
+from services.common.script import contains_cjk
 
 # Passage text must not be able to close or open the fence it sits in.
 _FENCE_TAG = re.compile(r"<(/?)(documents?)\b", re.IGNORECASE)
@@ -62,41 +63,8 @@ def format_passages(passages: list[ContextPassage]) -> str:
     return "<documents>\n" + "\n".join(blocks) + "\n</documents>"
 
 
-# A joined question's part that the passages do not answer: said on its line, so that the other
-# parts still count (the not-found sentence would make the whole answer a not-found one).
-PART_MISSING_ZH = "文档中没有这一问的答案。"
-PART_MISSING_EN = "The documents do not answer this one."
-
-
-def part_missing_message(question: str) -> str:
-    return PART_MISSING_ZH if contains_cjk(question) else PART_MISSING_EN
-
-
-def _parts_turn(passages: list[ContextPassage], question: str, parts: list[str]) -> str:
-    """A question that joins several: each part asked on its own numbered line."""
-    listed = "\n".join(f"{n}. {part.strip()}" for n, part in enumerate(parts, start=1))
-    if contains_cjk(question):
-        return (
-            f"{format_passages(passages)}\n\n"
-            f"只根据上面的文档片段，逐一回答下面的每个问题：每个问题一行，以它的编号开头，"
-            f"并用 [n] 标注出处。某个问题在文档片段中没有答案时，这一行只写：{PART_MISSING_ZH}\n\n"
-            f"问题：\n{listed}"
-        )
-    return (
-        f"{format_passages(passages)}\n\n"
-        f"Answer each question below only from the passages above: one line per question, "
-        f"starting with its number, citing with [n]. For a question the passages do not answer, "
-        f"write only this on its line: {PART_MISSING_EN}\n\n"
-        f"Questions:\n{listed}"
-    )
-
-
-def _user_turn(
-    passages: list[ContextPassage], question: str, parts: list[str] | None = None
-) -> str:
+def _user_turn(passages: list[ContextPassage], question: str) -> str:
     question = question.strip()
-    if parts and len(parts) > 1:
-        return _parts_turn(passages, question, parts)
     if contains_cjk(question):
         return (
             f"{format_passages(passages)}\n\n"
@@ -178,7 +146,7 @@ def build_messages(
         turns.pop()  # the question itself, when a caller passes the whole conversation
     if max_history > 0:
         messages += [{"role": m.role, "content": m.content} for m in turns[-max_history:]]
-    messages.append({"role": "user", "content": _user_turn(req.passages, req.question, req.parts)})
+    messages.append({"role": "user", "content": _user_turn(req.passages, req.question)})
     return messages
 
 

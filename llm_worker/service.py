@@ -10,12 +10,7 @@ from contextlib import closing
 from llm_worker.context import select_context
 from llm_worker.engines import TextGenerator
 from llm_worker.grounding import guard_first_sentence
-from llm_worker.prompts import (
-    build_messages,
-    build_rewrite_messages,
-    fixed_turn_count,
-    part_missing_message,
-)
+from llm_worker.prompts import build_messages, build_rewrite_messages, fixed_turn_count
 from services.common.answers import not_found_message
 from services.common.errors import UpstreamError, ZhikuError
 from services.common.generation_schemas import GenerationRequest, StreamEvent
@@ -75,8 +70,8 @@ def _pieces(req: GenerationRequest, generator: TextGenerator) -> Iterator[str]:
         return pieces  # streamed as generated; the gateway's citation check still marks it
     # Checked against the whole chunks, as the gateway checks the answer.
     texts = [p.text for p in req.passages]
-    also_fine = (part_missing_message(req.question),) if len(req.parts) > 1 else ()
-    return guard_first_sentence(pieces, texts, not_found_message(req.question), also_fine)
+    support = generator.settings.grounding_support
+    return guard_first_sentence(pieces, texts, not_found_message(req.question), support)
 
 
 def coalesce(pieces: Iterator[str], flush_s: float) -> Generator[str, None, None]:

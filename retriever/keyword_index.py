@@ -17,12 +17,12 @@ import logging
 import shutil
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import rjieba
 import tantivy
-from opencc import OpenCC
+
+from services.common.script import fold
 
 logger = logging.getLogger(__name__)
 
@@ -33,21 +33,10 @@ TEXT = "text"
 WRITER_HEAP_BYTES = 32_000_000
 
 
-@lru_cache(maxsize=1)
-def _t2s() -> OpenCC:
-    # Built once: loading the conversion dictionaries takes a moment; convert() is read-only after.
-    return OpenCC("t2s")
-
-
 def warm_up() -> None:
     """Load the jieba dictionary and the OpenCC tables now rather than on the first request."""
     rjieba.cut("预热")  # the dictionary is built on the first cut
-    _t2s()
-
-
-def fold(text: str) -> str:
-    """The text as every keyword index analyses it: Traditional folded to Simplified, lowercase."""
-    return _t2s().convert(text).lower()
+    fold("預熱")  # and the OpenCC tables on the first fold
 
 
 def _cut_for_search(text: str) -> list[str]:

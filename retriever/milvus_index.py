@@ -18,10 +18,10 @@ import numpy as np
 from numpy.typing import NDArray
 from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker
 
-from retriever.keyword_index import fold
 from services.common.chunks import ChunkIn, ScoredChunk
 from services.common.embedding import EmbeddingSpace, require_same_embedding
 from services.common.retriever_schemas import IndexStats, RetrieverSearchRequest
+from services.common.script import fold
 
 logger = logging.getLogger(__name__)
 

@@ -6,21 +6,22 @@ import re
 from collections.abc import Iterable
 
 from services.common.schemas import AnswerCheck, SentenceCheck
+from services.common.script import contains_cjk, fold
 
 NOT_FOUND_ZH = "文档中没有找到相关答案。"
 NOT_FOUND_EN = "The documents do not contain the answer."
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _MARKER = re.compile(r"\[(\d{1,3})\]")
-
-
-def contains_cjk(text: str) -> bool:
-    return _CJK.search(text) is not None
 
 
 def not_found_message(question: str) -> str:
     """The reply when the documents hold no answer, in the question's language."""
     return NOT_FOUND_ZH if contains_cjk(question) else NOT_FOUND_EN
+
+
+def is_not_found(answer: str) -> bool:
+    """The reply is the not-found sentence, in either language and either Chinese script."""
+    return fold(answer.strip()) in (fold(NOT_FOUND_ZH), fold(NOT_FOUND_EN))
 
 
 def cited_indexes(answer: str) -> list[int]:
@@ -84,9 +85,13 @@ _STOP_ZH = frozenset("的是了在和有我你他她它这那也就都而及与�
 
 
 def content_units(text: str) -> set[str]:
-    """Words, numbers, CJK characters and CJK bigrams that carry meaning in ``text``."""
+    """Words, numbers, CJK characters and CJK bigrams that carry meaning in ``text``.
+
+    Traditional characters count as their Simplified forms: a Traditional answer copied from a
+    Simplified passage is as supported as the Simplified one.
+    """
     units: set[str] = set()
-    for match in _UNIT.finditer(_CITATION.sub(" ", text.lower())):
+    for match in _UNIT.finditer(_CITATION.sub(" ", fold(text))):
         token = match.group()
         if token[0] >= "\u3400":
             units.update(ch for ch in token if ch not in _STOP_ZH)

@@ -35,11 +35,6 @@ class GenerationRequest(BaseModel):
     temperature: float | None = None
     max_tokens: int | None = None
     system_prompt: str | None = None
-    parts: list[str] = Field(
-        default_factory=list,
-        description="A deep chat's question as the questions it joins: the answer is asked "
-        "for each on its own line, a part the passages miss said on its line alone.",
-    )
     chat: list[dict[str, Any]] = Field(
         default_factory=list, description="'tools': the OpenAI-format messages, as sent."
     )

@@ -97,6 +97,13 @@ class LLMSettings(ServerSettings):
         description="Hold the answer's first sentence back until it is found in the passages; "
         "costs its generation time before the first token, stops answers from model memory.",
     )
+    grounding_support: float = Field(
+        0.7,
+        ge=0.0,
+        le=1.0,
+        description="Share of the held sentence's words that must occur in the passages, else the "
+        "reply is the not-found sentence (chosen on raw answers: llm_worker/grounding.py).",
+    )
     stream_flush_ms: int = Field(
         0,
         ge=0,

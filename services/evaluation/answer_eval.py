@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.client import ChatOptions, GatewayClient, GatewayError
-from services.common.answers import NOT_FOUND_EN, NOT_FOUND_ZH
+from services.common.answers import is_not_found
 from services.common.schemas import ChatResponse, SearchMode, SourcesEvent
 from services.evaluation.datasets import EvalSet, Question
 from services.evaluation.metrics import answer_scores, latency_ms
@@ -76,7 +76,7 @@ def ask_one(
         logger.warning("question %s failed: %s", question.question_id, error)
     seconds = time.perf_counter() - started
     scores = answer_scores(answer, question.answers, language)
-    not_found = answer.strip() in (NOT_FOUND_ZH, NOT_FOUND_EN)
+    not_found = is_not_found(answer)  # a Traditional question gets it in Traditional
     return AnswerResult(
         question, language, answer, scores, seconds, error, sources_s, first_token_s, not_found
     )

@@ -66,7 +66,8 @@ def _answer(generator: LlamaGenerator, question: str, passages: list[ContextPass
     req = GenerationRequest(stream_id="t", question=question, passages=passages)
     pieces = generator.stream(build_messages(req), temperature=0.0, max_tokens=60)
     texts = [p.text for p in passages]
-    return "".join(guard_first_sentence(pieces, texts, not_found_message(question)))
+    support = generator.settings.grounding_support
+    return "".join(guard_first_sentence(pieces, texts, not_found_message(question), support))
 
 
 def test_backend_info_reports_the_cpu_build(generator: LlamaGenerator) -> None:

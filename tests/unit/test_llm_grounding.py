@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from llm_worker.grounding import guard_first_sentence
-from llm_worker.prompts import PART_MISSING_EN
 from services.common.answers import NOT_FOUND_EN, NOT_FOUND_ZH, content_units, support_ratio
+from services.common.settings import LLMSettings
 
 PASSAGES_ZH = ["2023年公司营收增长了15%，主要来自云服务业务。", "员工每年有15天带薪年假。"]
+SUPPORT = LLMSettings().grounding_support  # the served default
 PASSAGES_EN = ["Employees get 15 days of paid leave per year.", "Revenue grew 15% in 2023."]
 
 
@@ -38,40 +39,59 @@ def _pieces(text: str, closed: list[bool]) -> Iterator[str]:
 def test_supported_answer_streams_unchanged() -> None:
     text = "员工每年有15天带薪年假 [2]。年假需提前申请。"
     closed: list[bool] = []
-    assert "".join(guard_first_sentence(_pieces(text, closed), PASSAGES_ZH, NOT_FOUND_ZH)) == text
+    assert (
+        "".join(guard_first_sentence(_pieces(text, closed), PASSAGES_ZH, NOT_FOUND_ZH, SUPPORT))
+        == text
+    )
 
 
 def test_invented_answer_becomes_not_found_and_generation_stops() -> None:
     closed: list[bool] = []
     text = "熊猫主要吃竹子 [1]。它们每天要吃很多竹子，还会吃一些水果和小动物。" * 3
-    out = list(guard_first_sentence(_pieces(text, closed), PASSAGES_ZH, NOT_FOUND_ZH))
+    out = list(guard_first_sentence(_pieces(text, closed), PASSAGES_ZH, NOT_FOUND_ZH, SUPPORT))
     assert out == [NOT_FOUND_ZH]
     assert closed == [True]
 
 
 def test_not_found_reply_passes_through() -> None:
     closed: list[bool] = []
-    out = "".join(guard_first_sentence(_pieces(NOT_FOUND_EN, closed), PASSAGES_EN, NOT_FOUND_EN))
+    out = "".join(
+        guard_first_sentence(_pieces(NOT_FOUND_EN, closed), PASSAGES_EN, NOT_FOUND_EN, SUPPORT)
+    )
     assert out == NOT_FOUND_EN
 
 
 def test_long_first_sentence_is_judged_after_the_hold_limit() -> None:
     closed: list[bool] = []
     text = "Shakespeare wrote Hamlet around 1600 while living in London " * 5
-    out = list(guard_first_sentence(_pieces(text, closed), PASSAGES_EN, NOT_FOUND_EN))
+    out = list(guard_first_sentence(_pieces(text, closed), PASSAGES_EN, NOT_FOUND_EN, SUPPORT))
     assert out == [NOT_FOUND_EN]
 
 
 def test_a_numbered_answer_is_judged_by_its_first_sentence_not_its_marker() -> None:
     closed: list[bool] = []
     text = "1. The employees get 15 days of paid leave [1].\n2. Revenue grew 15% [2]."
-    assert "".join(guard_first_sentence(_pieces(text, closed), PASSAGES_EN, NOT_FOUND_EN)) == text
+    assert (
+        "".join(guard_first_sentence(_pieces(text, closed), PASSAGES_EN, NOT_FOUND_EN, SUPPORT))
+        == text
+    )
     invented = "1. The panda eats bamboo all day long [1].\n2. Revenue grew 15% [2]."
-    out = list(guard_first_sentence(_pieces(invented, closed), PASSAGES_EN, NOT_FOUND_EN))
+    out = list(guard_first_sentence(_pieces(invented, closed), PASSAGES_EN, NOT_FOUND_EN, SUPPORT))
     assert out == [NOT_FOUND_EN]
 
 
-def test_a_part_said_to_be_missing_passes_when_allowed() -> None:
-    text = f"1. {PART_MISSING_EN}\n2. Revenue grew 15% [2]."
-    out = guard_first_sentence(_pieces(text, []), PASSAGES_EN, NOT_FOUND_EN, (PART_MISSING_EN,))
-    assert "".join(out) == text
+def test_a_traditional_answer_copied_from_a_simplified_passage_is_supported() -> None:
+    text = "員工每年有15天帶薪年假 [2]。"
+    assert support_ratio(text, PASSAGES_ZH) == 1.0
+    assert (
+        "".join(guard_first_sentence(_pieces(text, []), PASSAGES_ZH, NOT_FOUND_ZH, SUPPORT)) == text
+    )
+
+
+def test_an_answer_half_its_own_is_refused() -> None:
+    # Passage words dressed around a claim of the model's own: under the default share.
+    text = "公司营收增长来自海外市场的智能手机和汽车业务 [1]。"
+    assert 0.3 <= support_ratio(text, PASSAGES_ZH) < SUPPORT
+    assert list(guard_first_sentence(_pieces(text, []), PASSAGES_ZH, NOT_FOUND_ZH, SUPPORT)) == [
+        NOT_FOUND_ZH
+    ]

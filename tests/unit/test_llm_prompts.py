@@ -5,7 +5,6 @@ from __future__ import annotations
 from llm_worker.prompts import (
     NOT_FOUND_EN,
     NOT_FOUND_ZH,
-    PART_MISSING_ZH,
     SYSTEM_PROMPT_EN,
     SYSTEM_PROMPT_ZH,
     build_messages,
@@ -131,14 +130,3 @@ def test_rewrite_prompt_carries_the_conversation_without_citation_markers() -> N
     assert "assistant: 三年。" in last
     assert "[1]" not in last
     assert last.endswith("follow-up: 那它的功率呢？\nrewritten question:")
-
-
-def test_a_joined_question_is_asked_part_by_part() -> None:
-    parts = ["默认端口是多少？", "检索服务用哪个端口？"]
-    request = _request("请分别回答：1. 默认端口是多少？ 2. 检索服务用哪个端口？", parts=parts)
-    turn = build_messages(request)[-1]["content"]
-    assert turn.endswith("问题：\n1. 默认端口是多少？\n2. 检索服务用哪个端口？")
-    assert PART_MISSING_ZH in turn and "逐一回答" in turn
-    assert build_messages(_request("默认端口是多少？", parts=parts[:1]))[-1]["content"].endswith(
-        "问题：默认端口是多少？"
-    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.script import is_traditional, to_script_of
+from services.common.script import fold, is_traditional, to_script_of
 
 
 @pytest.mark.parametrize(
@@ -28,3 +28,9 @@ def test_to_script_of_follows_the_question() -> None:
     assert to_script_of("滤芯多久更换一次？", answer) == answer
     assert to_script_of("How often?", answer) == answer
     assert to_script_of("濾芯多久更換一次？", "Every six months [1].") == "Every six months [1]."
+
+
+def test_fold_compares_both_scripts_as_simplified_lowercase() -> None:
+    assert fold("濾芯 PP 價格") == "滤芯 pp 价格"
+    assert fold("Filter PRICE") == "filter price"
+    assert fold("滤芯多久更换一次") == "滤芯多久更换一次"

@@ -5,7 +5,8 @@ on its own first, with no planning. Each further step asks the llm worker for a 
 (services.common.planning): search a reformulated query, maybe in another knowledge base the
 caller sees, or answer. The loop stops at ZHIKU_CHAT__DEEP_MAX_STEPS searches, at a repeated
 search, or when the model answers; the answer is then generated over the passages of every step,
-merged, the worker asking for each part of a joined question on its own line.
+merged, with the prompt of a fast chat (a prompt of its own, one line per part, made the 1.5B
+model answer fewer parts: bench/results/deep.md).
 """
 
 from __future__ import annotations

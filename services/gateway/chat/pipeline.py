@@ -278,7 +278,6 @@ class ChatPipeline:
             temperature=self.options.temperature,
             max_tokens=self.options.max_tokens,
             system_prompt=self.options.system_prompt,
-            parts=self.deep.parts if self.deep else [],
         )
 
 
