@@ -31,6 +31,7 @@ NOT_IN_KB_PAIRS = (("xquad-zh", "cmrc"), ("xquad-en", "cmrc"), ("drcd", "cmrc"))
 # Each lever off in turn (the environment of the suite that answers); the default is every lever on.
 LEVERS_OFF: dict[str, dict[str, str]] = {
     "passages whole (no token budget)": {"ZHIKU_LLM__CONTEXT_TOKENS": "0"},
+    "previous budget 600 tokens": {"ZHIKU_LLM__CONTEXT_TOKENS": "600"},
     "no saved prefix state": {"ZHIKU_LLM__PREFIX_STATES": "0"},
     "no grounding hold": {"ZHIKU_LLM__GROUNDING_HOLD": "false"},
     "previous gate 0.25": {"ZHIKU_RETRIEVAL__MIN_SCORE": "0.25"},

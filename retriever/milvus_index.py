@@ -2,14 +2,16 @@
 
 One collection of chunks per embedding dimension (Milvus fixes a vector field's dim), with the
 knowledge base as partition key; a BM25 sparse field that Milvus builds with its jieba analyzer
-from the text folded to Simplified and lowercased (as the local keyword index does); hybrid
-search ranked by Milvus's RRF. A small collection records each base's embedding model and dim.
+in search mode (the cut of the local keyword index) from the text folded to Simplified,
+lowercased and without punctuation, as the local index reads it; hybrid search ranked by
+Milvus's RRF. A small collection records each base's embedding model and dim.
 ``uri`` is a Milvus server (``http://milvus:19530``) or a Milvus Lite file (tests).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -31,8 +33,20 @@ RRF_K = 60  # the constant of retriever.fusion, so both backends fuse alike
 _LITE_USERS: Counter[str] = Counter()  # open MilvusIndex objects per uri
 
 
+# Search mode cuts a word and the words inside it (北京大学: 北京, 大学, 北京大学), as the local
+# keyword index's jieba-rs cut does; with the default exact mode R@1 of keyword search was 0.021
+# below the local index, now 0.004 (bench/results/retrieval_backends.md).
+ANALYZER = {"tokenizer": {"type": "jieba", "mode": "search"}}
+_PUNCTUATION = re.compile(r"[^\w]+")  # Milvus's jieba keeps punctuation as words; ours drops it
+
+
 def _chunks_name(dim: int) -> str:
-    return f"zhiku_chunks_d{dim}"
+    return f"zhiku_chunks_s_d{dim}"
+
+
+def _analysed(text: str) -> str:
+    """What the BM25 field is built from, and what a query is matched as."""
+    return _PUNCTUATION.sub(" ", fold(text)).strip()
 
 
 class MilvusIndex:
@@ -197,7 +211,7 @@ class MilvusIndex:
         requests = [
             AnnSearchRequest([vector], "dense", {"metric_type": "IP"}, depth, expr=where),
             AnnSearchRequest(
-                [fold(req.query)], "sparse", {"metric_type": "BM25"}, depth, expr=where
+                [_analysed(req.query)], "sparse", {"metric_type": "BM25"}, depth, expr=where
             ),
         ]
         fused = self._client.hybrid_search(
@@ -223,8 +237,8 @@ class MilvusIndex:
     def _keyword(
         self, collection: str, where: str, query: str, k: int
     ) -> list[tuple[dict[str, Any], float]]:
-        folded = fold(query)
-        if not folded.strip():
+        folded = _analysed(query)
+        if not folded:
             return []
         found = self._client.search(
             collection,
@@ -262,9 +276,30 @@ class MilvusIndex:
             return name
         if not self._client.has_collection(name):
             self._create_chunks(name, dim)
+        self._copy_earlier(f"zhiku_chunks_d{dim}", name)
         self._client.load_collection(name)
         self._loaded.add(name)
         return name
+
+    def _copy_earlier(self, earlier: str, name: str) -> None:
+        """Chunks of a collection analysed the earlier way, moved into ``name`` re-analysed.
+
+        Batch by batch, each written here before it is deleted there, so a move cut short
+        goes on where it stopped the next time the collection is opened.
+        """
+        if not self._client.has_collection(earlier):
+            return
+        self._client.load_collection(earlier)
+        fields = ["chunk_id", "kb_id", "document_id", "text", "dense"]
+        moved = 0
+        while batch := self._client.query(earlier, "chunk_id >= 0", fields, limit=1000):
+            self._client.upsert(name, [{**r, "folded": _analysed(r["text"])} for r in batch])
+            ids = [int(r["chunk_id"]) for r in batch]
+            self._client.delete(earlier, filter=f"chunk_id in {ids}")
+            moved += len(batch)
+        self._written(name)
+        self._client.drop_collection(earlier)
+        logger.info("milvus: %d chunks re-analysed from %s into %s", moved, earlier, name)
 
     def _create_kbs(self) -> None:
         schema = self._client.create_schema(auto_id=False)
@@ -289,7 +324,7 @@ class MilvusIndex:
             DataType.VARCHAR,
             max_length=MAX_TEXT_BYTES,
             enable_analyzer=True,
-            analyzer_params={"tokenizer": "jieba"},
+            analyzer_params=ANALYZER,
         )
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
@@ -315,7 +350,7 @@ def _row(kb_id: int, chunk: ChunkIn) -> dict[str, Any]:
         "kb_id": kb_id,
         "document_id": chunk.document_id,
         "text": chunk.text,
-        "folded": fold(chunk.text),
+        "folded": _analysed(chunk.text),
         "dense": chunk.vector.astype(np.float32).tolist(),
     }
 

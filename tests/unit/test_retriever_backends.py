@@ -132,3 +132,49 @@ def test_another_model_is_refused_until_the_base_is_empty(opener: Opener) -> Non
 def test_the_milvus_backend_needs_a_uri() -> None:
     with pytest.raises(ValueError, match="MILVUS_URI"):
         Settings.model_validate({"retrieval": {"backend": "milvus"}})
+
+
+def test_a_word_inside_a_longer_word_is_found(opener: Opener) -> None:
+    index = opener()
+    index.upsert(1, MODEL, DIM, [chunk(5, 30, "北京大学成立于1898年。", vec(1, 1, 0, 0)), *RECORDS])
+    assert ids(index.search(request("大学", "keyword"), None))[:1] == [5]
+
+
+def test_milvus_chunks_analysed_the_earlier_way_are_carried_over(tmp_path: Path) -> None:
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+    from retriever.milvus_index import MilvusIndex
+
+    uri = str(tmp_path / "milvus.db")
+    index = MilvusIndex(uri)
+    index.upsert(1, MODEL, DIM, [])  # the base's model, then its chunks as an earlier version
+    index.close()
+    client = MilvusClient(uri)
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("chunk_id", DataType.INT64, is_primary=True)
+    schema.add_field("kb_id", DataType.INT64, is_partition_key=True)
+    schema.add_field("document_id", DataType.INT64)
+    schema.add_field("text", DataType.VARCHAR, max_length=1000)
+    analyzer = {"tokenizer": "jieba"}
+    schema.add_field("folded", DataType.VARCHAR, max_length=1000, enable_analyzer=True,
+                     analyzer_params=analyzer)  # fmt: skip
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_field("dense", DataType.FLOAT_VECTOR, dim=DIM)
+    bm25 = Function(name="bm25", function_type=FunctionType.BM25,
+                    input_field_names=["folded"], output_field_names=["sparse"])  # fmt: skip
+    schema.add_function(bm25)
+    params = client.prepare_index_params()
+    params.add_index("dense", index_type="FLAT", metric_type="IP")
+    params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    client.create_collection(f"zhiku_chunks_d{DIM}", schema=schema, index_params=params)
+    rows = [{"chunk_id": c.chunk_id, "kb_id": 1, "document_id": c.document_id, "text": c.text,
+             "folded": c.text, "dense": c.vector.tolist()} for c in RECORDS]  # fmt: skip
+    client.insert(f"zhiku_chunks_d{DIM}", rows)
+    index = MilvusIndex(uri)
+    try:
+        assert index.ids(1) == [1, 2, 3, 4]  # the first use of the dim carries them over
+        assert ids(index.search(request("熊猫 竹林", "keyword"), None))[:1] == [2]
+        assert not client.has_collection(f"zhiku_chunks_d{DIM}")
+    finally:
+        client.close()
+        index.close()

@@ -6,7 +6,7 @@ on its own first, with no planning. Each further step asks the llm worker for a 
 caller sees, or answer. The loop stops at ZHIKU_CHAT__DEEP_MAX_STEPS searches, at a repeated
 search, or when the model answers; the answer is then generated over the passages of every step,
 merged, with the prompt of a fast chat (a prompt of its own, one line per part, made the 1.5B
-model answer fewer parts: bench/results/deep.md).
+model answer both parts of 13 % of joined questions, against 43 % now: README, Deep answers).
 """
 
 from __future__ import annotations
