@@ -77,14 +77,13 @@ def share_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         first = held_sentence(row["answer"])
         return is_not_found(first) or support_ratio(first, row["passages"]) < share
 
-    def rate(kind: list[dict[str, Any]], share: float) -> float:
-        return round(sum(refused(r, share) for r in kind) / max(1, len(kind)), 3)
+    def rate(kind: list[dict[str, Any]], share: float, right_only: bool = False) -> float:
+        hits = sum(refused(r, share) for r in kind if bool(r["contains"]) or not right_only)
+        return round(hits / max(1, len(kind)), 3)
 
     return [
         {"share": share, "answerable_refused": rate(answerable, share),
-         "right_answers_refused": round(
-             sum(refused(r, share) and bool(r["contains"]) for r in answerable)
-             / max(1, len(answerable)), 3),
+         "right_answers_refused": rate(answerable, share, right_only=True),
          "unanswerable_refused": rate(unanswerable, share)}
         for share in GRID
     ]  # fmt: skip
@@ -144,17 +143,17 @@ def main() -> None:
         fill_kb(client, KB, [p for s in full.values() for p in s.paragraphs])
         prepare_kb(client, NOT_IN_KB, reuse=True)
         fill_kb(client, NOT_IN_KB, full["cmrc"].paragraphs)
-        cases = gate_cases(full, args.per_pair, args.seed, (), NOT_IN_KB_PAIRS)
-        for case in cases:
-            lang = full[case.question.set_name].language
-            rows.append(_row(client, NOT_IN_KB, case.question, lang, False))
+        unanswerable = gate_cases(full, args.per_pair, args.seed, (), NOT_IN_KB_PAIRS)
+        asks = [(NOT_IN_KB, c.question, False) for c in unanswerable] + [
+            (KB, q, True)
+            for evalset in full.values()
+            for q in sample_set(evalset, None, args.per_set, args.seed).questions
+        ]
+        for n, (kb, question, can) in enumerate(asks, start=1):
+            language = full[question.set_name].language
+            rows.append(_row(client, kb, question, language, can))
             out.write_text(json.dumps(rows, ensure_ascii=False, indent=1))
-        logger.info("%d unanswerable questions asked", len(rows))
-        for evalset in full.values():
-            for q in sample_set(evalset, None, args.per_set, args.seed).questions:
-                rows.append(_row(client, KB, q, evalset.language, True))
-                out.write_text(json.dumps(rows, ensure_ascii=False, indent=1))
-            logger.info("%d questions asked", len(rows))
+            logger.info("%d/%d questions asked", n, len(asks))
     logger.info("wrote %s", out)
 
 

@@ -24,10 +24,15 @@ def _converter(config: str) -> OpenCC:
     return OpenCC(config)
 
 
+def to_simplified(text: str) -> str:
+    """``text`` with Traditional characters converted to Simplified; anything else unchanged."""
+    return _converter("t2s").convert(text) if contains_cjk(text) else text
+
+
 @lru_cache(maxsize=256)
 def is_traditional(text: str) -> bool:
     """Chinese text that Simplified conversion would change: written in Traditional characters."""
-    return contains_cjk(text) and _converter("t2s").convert(text) != text
+    return to_simplified(text) != text
 
 
 def to_script_of(question: str, text: str) -> str:
@@ -37,4 +42,4 @@ def to_script_of(question: str, text: str) -> str:
 
 def fold(text: str) -> str:
     """``text`` as it is compared: Traditional characters folded to Simplified, lowercase."""
-    return _converter("t2s").convert(text).lower() if contains_cjk(text) else text.lower()
+    return to_simplified(text).lower()

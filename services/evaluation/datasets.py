@@ -8,11 +8,10 @@ import os
 import random
 import re
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from opencc import OpenCC
+from services.common.script import to_simplified
 
 logger = logging.getLogger(__name__)
 
@@ -132,17 +131,12 @@ def sample_set(
     return EvalSet(evalset.name, tuple(paragraphs), tuple(questions), evalset.skipped)
 
 
-@lru_cache(maxsize=1)
-def _t2s() -> OpenCC:
-    return OpenCC("t2s")
-
-
 def simplified_variant(evalset: EvalSet) -> EvalSet | None:
     """The set's questions converted to Simplified Chinese (same gold documents, no paragraphs).
 
     None when conversion changes no question, i.e. the set is not Traditional Chinese.
     """
-    converted = [replace(q, text=_t2s().convert(q.text)) for q in evalset.questions]
+    converted = [replace(q, text=to_simplified(q.text)) for q in evalset.questions]
     changed = sum(c.text != q.text for c, q in zip(converted, evalset.questions, strict=True))
     if changed < max(1, len(converted) // 4):
         return None
